@@ -1,0 +1,38 @@
+# One command per chore. `make run` and `make test` set everything up on a fresh machine.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+export FLASK_APP := wsgi
+
+.PHONY: install run test lint seed bench stop-db clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+# Serves on an embedded PostgreSQL under .data/ unless DATABASE_URL is set.
+run: install
+	DATABASE_URL="$${DATABASE_URL:-$$($(BIN)/python scripts/devdb.py bookapi)}" sh -c \
+		'$(BIN)/flask db upgrade && exec $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app'
+
+# Tests run on TEST_DATABASE_URL, or on a database of the embedded PostgreSQL.
+test: install lint
+	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python scripts/devdb.py bookapi_test)}" $(BIN)/pytest
+
+lint: install
+	$(BIN)/flake8 bookapi tests scripts migrations wsgi.py gunicorn.conf.py
+	$(BIN)/isort --check-only --diff bookapi tests scripts wsgi.py gunicorn.conf.py
+	$(BIN)/hadolint Dockerfile
+
+seed: install
+	DATABASE_URL="$${DATABASE_URL:-$$($(BIN)/python scripts/devdb.py bookapi)}" $(BIN)/flask seed --count $${COUNT:-1000}
+
+stop-db:
+	-$(BIN)/python -c "import pgserver; pgserver.get_server('.data/postgres', cleanup_mode='stop').cleanup()"
+
+clean: stop-db
+	rm -rf $(VENV) .data .pytest_cache .coverage htmlcov

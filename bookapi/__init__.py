@@ -1,0 +1,34 @@
+"""bookapi: a REST service for a book catalogue."""
+from pathlib import Path
+
+from flask import Flask
+
+from bookapi.config import from_environment
+
+__version__ = "1.0.0"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+EXPOSED_HEADERS = ["Location", "Retry-After", "X-Request-ID"]
+
+
+def create_app(config_class=None):
+    from bookapi import books, commands, docs, errors, health, logs
+    from bookapi.extensions import cors, db, migrate
+    from bookapi.jsonprovider import OrjsonProvider
+
+    config_class = config_class or from_environment()
+    config_class.check()
+    app = Flask(__name__)
+    app.config.from_object(config_class)
+    app.json = OrjsonProvider(app)
+
+    logs.init_app(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    cors.init_app(app, origins=app.config["ALLOWED_ORIGINS"], expose_headers=EXPOSED_HEADERS)
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(books.bp)
+    errors.register_error_handlers(app)
+    app.cli.add_command(commands.seed_command)
+    docs.init_app(app)
+    return app

@@ -1,0 +1,28 @@
+"""Marshmallow fields shared by the resources."""
+from marshmallow import ValidationError, fields
+
+from bookapi import isbn
+
+
+class Text(fields.String):
+    """A string PostgreSQL can store: trimmed, with no NUL and no lone surrogates."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Must be valid Unicode text.") from None
+        return text
+
+
+class Isbn(fields.String):
+    """An ISBN-10 or ISBN-13 in any spelling, loaded as bare digits with a checked check digit."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return isbn.normalize(super()._deserialize(value, attr, data, **kwargs))
+        except isbn.InvalidIsbn as error:
+            raise ValidationError(str(error)) from None
