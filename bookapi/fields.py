@@ -5,16 +5,15 @@ from bookapi import isbn
 
 
 class Text(fields.String):
-    """A string PostgreSQL can store: trimmed, with no NUL and no lone surrogates."""
+    """A string PostgreSQL can store: trimmed and free of NUL characters.
+
+    Lone surrogates never reach here: the JSON parser rejects them as malformed.
+    """
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if "\x00" in text:
             raise ValidationError("Must not contain NUL characters.")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError("Must be valid Unicode text.") from None
         return text
 
 

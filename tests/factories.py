@@ -1,0 +1,34 @@
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from bookapi.books.models import Book
+from bookapi.extensions import db
+from bookapi.isbn import isbn13_check_digit
+
+
+def isbn13(n):
+    first12 = f"978{n:09d}"
+    return first12 + isbn13_check_digit(first12)
+
+
+class BookPayload(factory.DictFactory):
+    """A valid POST body."""
+
+    title = factory.Faker("catch_phrase")
+    author = factory.Faker("name")
+    isbn = factory.Sequence(isbn13)
+    published_date = factory.Faker("date", end_datetime="-1d")
+    description = factory.Faker("sentence")
+
+
+class BookFactory(SQLAlchemyModelFactory):
+    class Meta:
+        model = Book
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+    title = factory.Faker("catch_phrase")
+    author = factory.Faker("name")
+    isbn = factory.Sequence(lambda n: isbn13(500_000_000 + n))
+    published_date = factory.Faker("date_object", end_datetime="-1d")
+    description = factory.Faker("sentence")

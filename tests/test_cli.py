@@ -1,0 +1,31 @@
+from sqlalchemy import func, select
+
+from bookapi.books.models import Book
+from bookapi.extensions import db
+from bookapi.isbn import normalize
+
+
+def test_seed_adds_valid_unique_books(runner):
+    result = runner.invoke(args=["seed", "--count", "250", "--seed", "7"])
+
+    assert result.exit_code == 0, result.output
+    assert "Added 250 books." in result.output
+    books = db.session.scalars(select(Book)).all()
+    assert len(books) == 250
+    assert len({b.isbn13 for b in books}) == 250
+    assert all(normalize(b.isbn) == b.isbn13 for b in books)
+
+
+def test_seed_adds_to_an_existing_catalogue(runner):
+    runner.invoke(args=["seed", "--count", "10"])
+
+    result = runner.invoke(args=["seed", "--count", "10"])
+
+    assert result.exit_code == 0
+    assert db.session.scalar(select(func.count()).select_from(Book)) == 20
+
+
+def test_seed_rejects_non_positive_count(runner):
+    result = runner.invoke(args=["seed", "--count", "0"])
+
+    assert result.exit_code == 2

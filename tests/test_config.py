@@ -1,0 +1,99 @@
+import pytest
+
+from bookapi import create_app
+from bookapi.config import Config, ProductionConfig, database_url, from_environment
+from tests.conftest import make_config
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("postgresql://u:p@db:5432/books", "postgresql+psycopg2://u:p@db:5432/books"),
+        ("postgres://u@db/books", "postgresql+psycopg2://u@db/books"),
+        ("postgresql+psycopg2://u@db/books", "postgresql+psycopg2://u@db/books"),
+        (None, None),
+    ],
+)
+def test_database_url_is_pinned_to_psycopg2(url, expected):
+    assert database_url(url) == expected
+
+
+def test_production_refuses_default_secret_key():
+    config = type("Prod", (ProductionConfig,), {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg2://db/x"})
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(config)
+
+
+def test_production_accepts_a_real_secret_key():
+    config = type("Prod", (ProductionConfig,), {
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg2://db/x", "SECRET_KEY": "s" * 32,
+    })
+
+    assert create_app(config).config["SECRET_KEY"] == "s" * 32
+
+
+def test_missing_database_url_is_refused():
+    config = type("NoDb", (Config,), {"SQLALCHEMY_DATABASE_URI": None})
+
+    with pytest.raises(RuntimeError, match="DATABASE_URL"):
+        create_app(config)
+
+
+@pytest.mark.parametrize("name, expected", [("production", ProductionConfig), (None, Config)])
+def test_app_env_selects_config(monkeypatch, name, expected):
+    if name:
+        monkeypatch.setenv("APP_ENV", name)
+    else:
+        monkeypatch.delenv("APP_ENV", raising=False)
+
+    assert from_environment() is expected
+
+
+def test_unknown_app_env_is_refused(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "staging")
+
+    with pytest.raises(RuntimeError, match="APP_ENV"):
+        from_environment()
+
+
+def test_pool_defaults_match_the_design():
+    options = Config.SQLALCHEMY_ENGINE_OPTIONS
+
+    assert (options["pool_size"], options["max_overflow"], options["pool_recycle"]) == (10, 20, 3600)
+    assert options["pool_pre_ping"] is True
+
+
+@pytest.fixture
+def cors_client():
+    return create_app(make_config(ALLOWED_ORIGINS=["https://books.example"])).test_client()
+
+
+def test_cors_preflight_from_allowed_origin(cors_client):
+    response = cors_client.options("/api/v1/books", headers={
+        "Origin": "https://books.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Content-Type",
+    })
+
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://books.example"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+
+
+def test_cors_exposes_location_to_allowed_origin(cors_client):
+    response = cors_client.get("/health", headers={"Origin": "https://books.example"})
+
+    assert response.headers["Access-Control-Allow-Origin"] == "https://books.example"
+    assert "Location" in response.headers["Access-Control-Expose-Headers"]
+
+
+def test_cors_ignores_other_origins(cors_client):
+    response = cors_client.get("/health", headers={"Origin": "https://evil.example"})
+
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_is_off_without_allowed_origins(client):
+    response = client.get("/health", headers={"Origin": "https://books.example"})
+
+    assert "Access-Control-Allow-Origin" not in response.headers

@@ -1,0 +1,75 @@
+"""Every error body is one RFC 9457 shape."""
+import logging
+
+import pytest
+
+from bookapi import create_app
+from bookapi.config import TestingConfig
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
+
+
+@pytest.mark.parametrize(
+    "method, url, status",
+    [
+        ("get", "/api/v1/books/999", 404),
+        ("get", "/no/such/route", 404),
+        ("patch", "/api/v1/books/1", 405),
+        ("post", "/api/v1/books", 415),
+        ("get", "/api/v1/books?size=0", 422),
+    ],
+)
+def test_error_has_problem_shape(client, method, url, status):
+    response = getattr(client, method)(url)
+
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert PROBLEM_KEYS <= set(body)
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["instance"] == url.split("?")[0]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_unknown_method_returns_405_with_allow_header(client):
+    response = client.patch("/api/v1/books")
+
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+def test_caller_request_id_is_echoed(client):
+    response = client.get("/health", headers={"X-Request-ID": "lb-1234"})
+
+    assert response.headers["X-Request-ID"] == "lb-1234"
+
+
+def test_unsafe_request_id_is_replaced(client):
+    response = client.get("/health", headers={"X-Request-ID": "bad id <script>" + "x" * 200})
+
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+@pytest.fixture
+def failing_client():
+    app = create_app(TestingConfig)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("password=hunter2 in a stack trace")
+
+    return app.test_client()
+
+
+def test_unexpected_error_returns_500_without_internals(failing_client, caplog):
+    with caplog.at_level(logging.ERROR):
+        response = failing_client.get("/boom", headers={"X-Request-ID": "req-500"})
+
+    assert response.status_code == 500
+    body = response.get_json()
+    assert "hunter2" not in response.get_data(as_text=True)
+    assert body["detail"] == "An unexpected error occurred. Quote the request id when reporting it."
+    assert body["request_id"] == "req-500"
+    assert any("hunter2" in (r.exc_text or "") and r.request_id == "req-500" for r in caplog.records)

@@ -1,0 +1,97 @@
+"""A database outage gets a 503 problem, and the service recovers by itself when the database returns."""
+import os
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from bookapi import create_app
+from bookapi.extensions import db
+from tests.conftest import make_config
+from tests.factories import BookPayload
+from tests.tcpproxy import TcpProxy
+
+BOOKS = "/api/v1/books"
+
+
+@pytest.fixture
+def proxy():
+    proxy = TcpProxy(os.environ["TEST_DATABASE_URL"])
+    yield proxy
+    proxy.shutdown()
+
+
+@pytest.fixture
+def proxied_client(proxy):
+    app = create_app(make_config(SQLALCHEMY_DATABASE_URI=proxy.url_for(os.environ["TEST_DATABASE_URL"])))
+    yield app.test_client()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_database_outage_returns_503_with_retry_after(proxied_client, proxy):
+    assert proxied_client.get("/health/ready").status_code == 200
+    proxy.cut()
+
+    for url in ("/health/ready", BOOKS, f"{BOOKS}/1"):
+        response = proxied_client.get(url)
+        assert response.status_code == 503, url
+        assert response.headers["Retry-After"] == "5"
+        assert response.get_json()["detail"] == "The database is unavailable or too slow; try again shortly."
+
+
+def test_write_during_outage_returns_503_and_is_not_stored(proxied_client, proxy, client):
+    proxy.cut()
+
+    assert proxied_client.post(BOOKS, json=BookPayload()).status_code == 503
+
+    proxy.restore()
+    assert client.get(BOOKS).get_json()["total"] == 0
+
+
+def test_liveness_stays_healthy_during_outage(proxied_client, proxy):
+    proxy.cut()
+
+    assert proxied_client.get("/health").status_code == 200
+
+
+def test_service_recovers_when_database_returns(proxied_client, proxy):
+    assert proxied_client.post(BOOKS, json=BookPayload()).status_code == 201
+    proxy.cut()
+    assert proxied_client.get(BOOKS).status_code == 503
+
+    proxy.restore()
+
+    assert proxied_client.get("/health/ready").status_code == 200
+    assert proxied_client.get(BOOKS).get_json()["total"] == 1
+    assert proxied_client.post(BOOKS, json=BookPayload()).status_code == 201
+
+
+def test_query_over_statement_timeout_returns_503(app):
+    slow_app = create_app(make_config(SQLALCHEMY_ENGINE_OPTIONS={
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        "connect_args": {"options": "-c statement_timeout=200"},
+    }))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_table_lock():
+        with app.app_context():
+            with db.engine.connect() as connection:
+                connection.execute(text("LOCK TABLE books IN ACCESS EXCLUSIVE MODE"))
+                locked.set()
+                release.wait(10)
+                connection.rollback()
+
+    holder = threading.Thread(target=hold_table_lock)
+    holder.start()
+    try:
+        locked.wait(10)
+        response = slow_app.test_client().get(BOOKS)
+    finally:
+        release.set()
+        holder.join()
+        with slow_app.app_context():
+            db.engine.dispose()
+
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
