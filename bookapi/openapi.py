@@ -17,7 +17,6 @@ ERRORS = {
     500: "An unexpected error; the body carries a request id to quote.",
     503: "The database is unreachable or too slow; retry after `Retry-After` seconds.",
 }
-DATABASE_ERRORS = (500, 503)
 
 
 class ProblemSchema(Schema):
@@ -36,14 +35,20 @@ class ProblemSchema(Schema):
     )
 
 
-def operation(*, args=None, body=None, response=None, status=200, errors=(), database=True):
-    """Describe a view for the OpenAPI document; the view's docstring gives the summary."""
+def operation(*, args=None, body=None, response=None, status=200, database=True):
+    """Describe a view for the OpenAPI document; the view's docstring gives the summary.
+
+    The error responses follow from what the view takes: query args can be invalid (422), a body can be
+    malformed, too large, of the wrong type or invalid (400, 413, 415, 422), a path id can miss (404).
+    """
 
     def describe(view):
-        view.openapi = {
-            "args": args, "body": body, "response": response, "status": status,
-            "errors": sorted(set(errors) | (set(DATABASE_ERRORS) if database else {500})),
-        }
+        errors = {500} | ({503} if database else set())
+        if args is not None:
+            errors |= {422}
+        if body is not None:
+            errors |= {400, 413, 415, 422}
+        view.openapi = {"args": args, "body": body, "response": response, "status": status, "errors": errors}
         return view
 
     return describe
@@ -106,6 +111,7 @@ def describe_operation(rule, view, meta):
         operation["parameters"].append({"in": "query", "schema": meta["args"]})
     if meta["body"] is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": meta["body"]}}}
-    for code in meta["errors"]:
+    errors = meta["errors"] | ({404} if operation["parameters"] else set())
+    for code in sorted(errors):
         operation["responses"][str(code)] = {"$ref": f"#/components/responses/{code}"}
     return operation

@@ -10,7 +10,11 @@ class BookSchema(Schema):
     id = fields.Integer(dump_only=True)
     title = Text(required=True, validate=NAME)
     author = Text(required=True, validate=NAME)
-    isbn = Isbn(required=True, metadata={"example": "978-0-306-40615-7"})
+    isbn = Isbn(required=True, metadata={
+        "format": "isbn",
+        "example": "978-0-306-40615-7",
+        "description": "ISBN-10 or ISBN-13, hyphens and spaces allowed; the check digit must be right.",
+    })
     isbn13 = fields.String(dump_only=True, metadata={"example": "9780306406157"})
     published_date = fields.Date(required=True)
     description = Text(allow_none=True, validate=validate.Length(max=10_000))
