@@ -7,7 +7,7 @@ from bookapi.config import from_environment
 
 __version__ = "1.0.0"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-EXPOSED_HEADERS = ["Location", "Retry-After", "X-Request-ID"]
+EXPOSED_HEADERS = ["Location", "ETag", "Last-Modified", "Link", "Retry-After", "X-Request-ID"]
 
 
 def create_app(config_class=None):
