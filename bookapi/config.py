@@ -39,9 +39,10 @@ class Config:
     ALLOWED_ORIGINS = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
-    LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 10_000)
+    LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1_000)
     LIST_MAX_OFFSET = env_int("LIST_MAX_OFFSET", 10_000)
     RETRY_AFTER_SECONDS = env_int("RETRY_AFTER_SECONDS", 5)
+    REQUIRE_IF_MATCH = os.environ.get("REQUIRE_IF_MATCH", "false").lower() in ("1", "true", "yes")
     JSON_SORT_KEYS = False
 
     @classmethod

@@ -25,3 +25,50 @@ class Isbn(fields.String):
             return isbn.normalize(super()._deserialize(value, attr, data, **kwargs))
         except isbn.InvalidIsbn as error:
             raise ValidationError(str(error)) from None
+
+
+class JsonBoolean(fields.Boolean):
+    """Only JSON ``true`` and ``false``: ``0``, ``1`` and strings are not booleans in a body."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class CommaSeparated(fields.String):
+    """A comma-separated list of names from an allow-list, loaded as a tuple; ``-name`` allowed if ``signed``."""
+
+    def __init__(self, allowed, signed=False, **kwargs):
+        super().__init__(**kwargs)
+        self.allowed = tuple(allowed)
+        self.signed = signed
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = [item.strip() for item in super()._deserialize(value, attr, data, **kwargs).split(",")]
+        names = [item.removeprefix("-") if self.signed else item for item in items]
+        unknown = [name for name in names if name not in self.allowed]
+        if unknown or not all(names):
+            raise ValidationError(f"Unknown or empty name(s): {', '.join(unknown) or '(empty)'}; "
+                                  f"choose from {', '.join(self.allowed)}.")
+        if len(set(names)) != len(names):
+            raise ValidationError("Each name may appear once.")
+        return tuple(items)
+
+
+class EachItem(fields.List):
+    """A list whose items load one by one: each becomes its loaded value or its ``ValidationError``.
+
+    The list itself must still be a list; what to do with bad items is the caller's choice.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return [self.load_item(item) for item in value]
+
+    def load_item(self, item):
+        try:
+            return self.inner.deserialize(item)
+        except ValidationError as error:
+            return error

@@ -1,5 +1,6 @@
 """The OpenAPI 3 document, built from the routes and the marshmallow schemas they load and dump."""
 import re
+from dataclasses import dataclass, field
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -9,14 +10,27 @@ from bookapi import __version__
 
 PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERRORS = {
-    400: "The request is malformed (or, on writes, the ISBN is already in the catalogue).",
+    400: "The request is malformed, a cursor is invalid, or the ISBN is already in the catalogue.",
     404: "No such resource.",
+    412: "If-Match names a version of the book that is no longer current.",
     413: "The body is larger than the configured limit.",
-    415: "The body is not application/json.",
+    415: "The body's media type is not accepted here.",
     422: "The request is well formed but its values are invalid; `errors` names each field.",
+    428: "If-Match is required (REQUIRE_IF_MATCH) and was not sent.",
     500: "An unexpected error; the body carries a request id to quote.",
     503: "The database is unreachable or too slow; retry after `Retry-After` seconds.",
 }
+STRING = {"schema": {"type": "string"}}
+CACHE_HEADERS = {
+    "ETag": {**STRING, "description": "Strong for a book, weak for a list page."},
+    "Cache-Control": {**STRING, "description": "`no-cache`: store, but revalidate with If-None-Match."},
+}
+REQUEST_VALIDATORS = [
+    {"in": "header", "name": "If-None-Match", **STRING, "description": "ETags you hold: 304 when one is current."},
+    {"in": "header", "name": "If-Modified-Since", **STRING, "description": "An HTTP date: 304 when not modified."},
+]
+IF_MATCH = {"in": "header", "name": "If-Match", **STRING,
+            "description": "The ETag you read; a stale one gets 412. Optional unless REQUIRE_IF_MATCH is on."}
 
 
 class ProblemSchema(Schema):
@@ -35,20 +49,41 @@ class ProblemSchema(Schema):
     )
 
 
-def operation(*, args=None, body=None, response=None, status=200, database=True):
-    """Describe a view for the OpenAPI document; the view's docstring gives the summary.
+@dataclass
+class Operation:
+    """What the OpenAPI document says of one view, beyond its route and docstring."""
 
-    The error responses follow from what the view takes: query args can be invalid (422), a body can be
-    malformed, too large, of the wrong type or invalid (400, 413, 415, 422), a path id can miss (404).
-    """
+    args: Schema | None = None
+    path: Schema | None = None
+    body: Schema | None = None
+    response: Schema | None = None
+    status: int = 200
+    database: bool = True
+    cached: bool = False
+    links: bool = False
+    preconditions: bool = False
+    media_types: tuple = ("application/json",)
+    errors: set = field(default_factory=set)
+
+    def error_codes(self, has_path_parameters):
+        """The errors follow from what the view takes: arguments can be invalid, a body malformed, an id missing."""
+        codes = {500} | ({503} if self.database else set()) | set(self.errors)
+        if self.args is not None or self.path is not None:
+            codes |= {422}
+        if self.body is not None:
+            codes |= {400, 413, 415, 422}
+        if has_path_parameters:
+            codes |= {404}
+        if self.preconditions:
+            codes |= {412, 428}
+        return sorted(codes)
+
+
+def operation(**description):
+    """Describe a view for the OpenAPI document (see ``Operation``); the view's docstring gives the summary."""
 
     def describe(view):
-        errors = {500} | ({503} if database else set())
-        if args is not None:
-            errors |= {422}
-        if body is not None:
-            errors |= {400, 413, 415, 422}
-        view.openapi = {"args": args, "body": body, "response": response, "status": status, "errors": errors}
+        view.openapi = Operation(**description)
         return view
 
     return describe
@@ -65,20 +100,19 @@ def build_spec(app):
         version=__version__,
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin(schema_name_resolver=schema_name)],
-        info={"description": "A catalogue of books: create, list, read, update and delete."},
+        info={"description": "A catalogue of books: find, create, read, update and delete them."},
     )
     spec.components.schema("Problem", schema=ProblemSchema)
     for code, description in ERRORS.items():
         spec.components.response(str(code), problem_response(description, code))
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        meta = getattr(app.view_functions[rule.endpoint], "openapi", None)
-        if meta is None:
+        view = app.view_functions[rule.endpoint]
+        if not hasattr(view, "openapi"):
             continue
         (method,) = rule.methods - {"HEAD", "OPTIONS"}
-        view = app.view_functions[rule.endpoint]
         spec.path(
             path=PATH_PARAMETER.sub(r"{\2}", rule.rule),
-            operations={method.lower(): describe_operation(rule, view, meta)},
+            operations={method.lower(): describe_operation(rule, view, view.openapi)},
         )
     return spec.to_dict()
 
@@ -90,28 +124,52 @@ def problem_response(description, code):
     return response
 
 
+def path_parameters(rule, meta):
+    if meta.path is not None:
+        return [{"in": "path", "schema": meta.path}]
+    return [
+        {"in": "path", "name": name, "required": True,
+         "schema": {"type": "integer", "format": "int64"} if converter == "int" else {"type": "string"}}
+        for converter, name in PATH_PARAMETER.findall(rule.rule)
+    ]
+
+
+def success_response(meta):
+    response = {"description": "Success."}
+    if meta.response is not None:
+        response["content"] = {"application/json": {"schema": meta.response}}
+    headers = {}
+    if meta.status == 201:
+        headers["Location"] = {**STRING, "description": "The new resource's URL."}
+    if meta.cached:
+        headers.update(CACHE_HEADERS)
+    if meta.links:
+        headers["Link"] = {**STRING, "description": "RFC 8288 links: `first`, `next` and `prev` pages."}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
 def describe_operation(rule, view, meta):
+    parameters = path_parameters(rule, meta)
+    responses = {str(meta.status): success_response(meta)}
+    if meta.cached:
+        parameters += REQUEST_VALIDATORS
+        responses["304"] = {"description": "Not modified: your copy is current."}
+    if meta.preconditions:
+        parameters.append(IF_MATCH)
+    if meta.args is not None:
+        parameters.append({"in": "query", "schema": meta.args})
+    for code in meta.error_codes(bool(PATH_PARAMETER.search(rule.rule))):
+        responses[str(code)] = {"$ref": f"#/components/responses/{code}"}
     operation = {
         "operationId": rule.endpoint.replace(".", "_"),
-        "summary": (view.__doc__ or "").strip().splitlines()[0],
+        "summary": view.__doc__.strip().splitlines()[0],
         "tags": [rule.endpoint.split(".")[0]],
-        "responses": {str(meta["status"]): {"description": "Success."}},
-        "parameters": [
-            {"in": "path", "name": name, "required": True, "schema": {"type": "integer", "format": "int64"}}
-            for converter, name in PATH_PARAMETER.findall(rule.rule)
-        ],
+        "parameters": parameters,
+        "responses": responses,
     }
-    if meta["response"] is not None:
-        operation["responses"][str(meta["status"])]["content"] = {"application/json": {"schema": meta["response"]}}
-    if meta["status"] == 201:
-        operation["responses"]["201"]["headers"] = {
-            "Location": {"schema": {"type": "string"}, "description": "The new resource's URL."}
-        }
-    if meta["args"] is not None:
-        operation["parameters"].append({"in": "query", "schema": meta["args"]})
-    if meta["body"] is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": meta["body"]}}}
-    errors = meta["errors"] | ({404} if operation["parameters"] else set())
-    for code in sorted(errors):
-        operation["responses"][str(code)] = {"$ref": f"#/components/responses/{code}"}
+    if meta.body is not None:
+        content = {media_type: {"schema": meta.body} for media_type in meta.media_types}
+        operation["requestBody"] = {"required": True, "content": content}
     return operation

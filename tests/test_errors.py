@@ -14,7 +14,7 @@ PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
     [
         ("get", "/api/v1/books/999", 404),
         ("get", "/no/such/route", 404),
-        ("patch", "/api/v1/books/1", 405),
+        ("patch", "/api/v1/books", 405),
         ("post", "/api/v1/books", 415),
         ("get", "/api/v1/books?size=0", 422),
     ],

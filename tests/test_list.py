@@ -14,6 +14,7 @@ def test_list_books_on_empty_catalogue(client):
     assert response.status_code == 200
     assert response.get_json() == {
         "items": [], "page": 1, "size": 20, "total": 0, "pages": 0, "total_is_estimate": False,
+        "next_cursor": None, "prev_cursor": None,
     }
 
 

@@ -7,6 +7,7 @@ from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bookapi.isbn import isbn10_check_digit, isbn13_check_digit
+from bookapi.openapi import PATH_PARAMETER
 
 UNDOCUMENTED_ENDPOINTS = {"static", "flasgger.static", "flasgger.apidocs", "flasgger.oauth_redirect",
                           "flasgger.openapi", "flasgger.<lambda>", "docs.redoc", "docs.redoc_asset"}
@@ -26,7 +27,7 @@ def test_openapi_documents_every_route(app, client):
     documented = {(path, method.upper()) for path, operations in paths.items() for method in operations}
 
     routes = {
-        (rule.rule.replace("<int:book_id>", "{book_id}"), method)
+        (PATH_PARAMETER.sub(r"{\2}", rule.rule), method)
         for rule in app.url_map.iter_rules() if rule.endpoint not in UNDOCUMENTED_ENDPOINTS
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }

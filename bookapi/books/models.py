@@ -1,10 +1,24 @@
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, Identity, String, Text, func
-from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy import (
+    BigInteger, CheckConstraint, Computed, Date, DateTime, Identity, Index, String, Text, func, text,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, unmapped_column, validates
 
 from bookapi.extensions import db
 from bookapi.isbn import to_isbn13
+
+# Title weighs most in search ranking, then author, then description.
+SEARCH_DOCUMENT = (
+    "setweight(to_tsvector('english', title), 'A') || "
+    "setweight(to_tsvector('english', author), 'B') || "
+    "setweight(to_tsvector('english', coalesce(description, '')), 'C')"
+)
+
+
+def trigram_index(name, column):
+    return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
 
 
 class Book(db.Model):
@@ -14,6 +28,14 @@ class Book(db.Model):
         CheckConstraint("btrim(author) <> ''", name="author_not_blank"),
         CheckConstraint("isbn ~ '^([0-9]{9}[0-9X]|[0-9]{13})$'", name="isbn_normalized"),
         CheckConstraint("isbn13 ~ '^97[89][0-9]{10}$'", name="isbn13_normalized"),
+        # Every sort key with the id tiebreak, so keyset pages walk an index in either direction.
+        Index("ix_books_title_id", "title", "id"),
+        Index("ix_books_author_id", "author", "id"),
+        Index("ix_books_published_date_id", "published_date", "id"),
+        Index("ix_books_created_at_id", "created_at", "id"),
+        Index("ix_books_lower_author_id", text("lower(author)"), "id"),
+        Index("ix_books_search_vector", "search_vector", postgresql_using="gin"),
+        trigram_index("ix_books_title_trgm", "title"),
     )
     __mapper_args__ = {"eager_defaults": True}
 
@@ -28,6 +50,8 @@ class Book(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # The search document lives in the table for its index, but no book needs to load it.
+    search_vector: Unmapped[str | None] = unmapped_column(TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True))
 
     @validates("isbn")
     def keep_isbn13_in_step(self, key, isbn):
@@ -36,3 +60,12 @@ class Book(db.Model):
 
     def __repr__(self):
         return f"<Book {self.id} {self.isbn13}>"
+
+
+class SearchWord(db.Model):
+    """The words of every title and author, kept by a trigger; search corrects misspelt words against them."""
+
+    __tablename__ = "search_words"
+    __table_args__ = (trigram_index("ix_search_words_word_trgm", "word"),)
+
+    word: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -1,39 +1,148 @@
-"""Named queries over books; each returns a ``Select`` or runs one small statement."""
+"""Named queries over books: filters, search, ordering, pages and counts."""
+import re
+
 from flask import abort
-from sqlalchemy import func, select, text
+from sqlalchemy import REAL, func, select, text
 
 from bookapi.books.models import Book
+from bookapi.books.pagination import Page, SortKey, decode_cursor, encode_cursor, query_fingerprint, rows_after
 from bookapi.extensions import db
+from bookapi.isbn import to_isbn13
 
 MAX_ID = 2**63 - 1
+SEARCH_VECTOR = Book.__table__.c.search_vector
+SORT_COLUMNS = {
+    "title": Book.title, "author": Book.author, "published_date": Book.published_date,
+    "created_at": Book.created_at, "id": Book.id,
+}
+# Bare words of a web-search query; quoted phrases, exclusions and `or` are left as the user wrote them.
+QUERY_TOKEN = re.compile(r'"[^"]*"?|\S+')
+CORRECTIONS = text("""
+    SELECT w, (SELECT word FROM search_words WHERE word % w ORDER BY word <-> w LIMIT 1)
+    FROM unnest(CAST(:words AS text[])) AS w
+    WHERE NOT EXISTS (SELECT 1 FROM search_words WHERE word = w)
+""")
 
 
-def books_page(page, size):
-    return select(Book).order_by(Book.id).limit(size).offset((page - 1) * size)
-
-
-def capped_count(query, cap):
-    """Rows in ``query``, counting no further than ``cap + 1``."""
-    return select(func.count()).select_from(query.limit(cap + 1).subquery())
-
-
-def estimated_book_count():
-    """The planner's row estimate for the books table: free, and close after autovacuum's ANALYZE."""
-    return text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'books'::regclass")
-
-
-def count_books(cap, exact=False):
-    """``(total, is_estimate)``: exact up to ``cap`` rows (or always, when asked), estimated above."""
-    if exact:
-        return db.session.scalar(select(func.count()).select_from(Book)), False
-    counted = db.session.scalar(capped_count(select(Book.id), cap))
-    if counted <= cap:
-        return counted, False
-    return max(db.session.scalar(estimated_book_count()), counted), True
-
-
-def get_book_or_404(book_id):
-    book = db.session.get(Book, book_id) if 0 < book_id <= MAX_ID else None
+def get_book_or_404(book_id, for_update=False):
+    """The book, row-locked until commit when it is about to change (so If-Match cannot race); else 404."""
+    book = db.session.get(Book, book_id, with_for_update=for_update) if 0 < book_id <= MAX_ID else None
     if book is None:
         abort(404, f"Book with id {book_id} not found")
     return book
+
+
+def book_by_isbn(isbn):
+    return select(Book).where(Book.isbn13 == to_isbn13(isbn))
+
+
+def escape_like(value):
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def spelling_corrected(q):
+    """``q`` with each bare word that no title, author or description uses replaced by the nearest one that does."""
+    tokens = QUERY_TOKEN.findall(q)
+    words = sorted({t.lower() for t in tokens if t.isalpha() and len(t) >= 3 and t.lower() != "or"})
+    if not words:
+        return None
+    nearest = {word: match for word, match in db.session.execute(CORRECTIONS, {"words": words}) if match}
+    if not nearest:
+        return None
+    return " ".join(nearest.get(t.lower(), t) if t.isalpha() else t for t in tokens)
+
+
+def search_query(q):
+    """The tsquery for ``q``, widened by its spelling-corrected form when some word matched nothing."""
+    tsquery = func.websearch_to_tsquery("english", q)
+    corrected = spelling_corrected(q)
+    if corrected:
+        tsquery = tsquery.op("||")(func.websearch_to_tsquery("english", corrected))
+    return tsquery
+
+
+def book_filters(args, tsquery=None):
+    conditions = []
+    if tsquery is not None:
+        conditions.append(SEARCH_VECTOR.op("@@")(tsquery))
+    if "author" in args:
+        conditions.append(func.lower(Book.author) == func.lower(args["author"]))
+    if "title" in args:
+        conditions.append(Book.title.ilike(f"%{escape_like(args['title'])}%", escape="\\"))
+    if "isbn" in args:
+        conditions.append(Book.isbn13 == to_isbn13(args["isbn"]))
+    if "published_after" in args:
+        conditions.append(Book.published_date >= args["published_after"])
+    if "published_before" in args:
+        conditions.append(Book.published_date <= args["published_before"])
+    return conditions
+
+
+def sort_keys(sort, rank=None):
+    """The requested order (relevance when searching, else id), ending in the unique id tiebreak."""
+    keys = [SortKey(name.lstrip("-"), SORT_COLUMNS[name.lstrip("-")], name.startswith("-")) for name in sort or ()]
+    if not keys and rank is not None:
+        keys = [SortKey("rank", rank, True)]
+    if not any(key.name == "id" for key in keys):
+        keys.append(SortKey("id", Book.id, keys[-1].descending if keys else False))
+    return keys
+
+
+def count_rows(query, cap, exact=False):
+    """``(total, is_estimate)``: exact up to ``cap`` rows (or always, when asked), the planner's estimate above."""
+    if exact:
+        return db.session.scalar(select(func.count()).select_from(query.subquery())), False
+    counted = db.session.scalar(select(func.count()).select_from(query.limit(cap + 1).subquery()))
+    if counted <= cap:
+        return counted, False
+    return max(estimated_rows(query), counted), True
+
+
+def estimated_rows(query):
+    connection = db.session.connection()
+    compiled = query.compile(connection)
+    plan = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, compiled.params).scalar()
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def find_books(args, count_cap):
+    """One page of the books ``args`` select, by offset page or by cursor."""
+    tsquery = search_query(args["q"]) if "q" in args else None
+    rank = func.ts_rank(SEARCH_VECTOR, tsquery, type_=REAL) if tsquery is not None else None
+    keys = sort_keys(args.get("sort"), rank)
+    matching = select(Book.id).where(*book_filters(args, tsquery))
+    rows = select(Book, *([rank.label("rank")] if rank is not None else [])).where(*book_filters(args, tsquery))
+    fingerprint = query_fingerprint(args)
+    size = args["size"]
+
+    if "cursor" in args:
+        direction, values = decode_cursor(args["cursor"], keys, fingerprint)
+        walk = keys if direction == "n" else [key.reversed() for key in keys]
+        found = db.session.execute(
+            rows.where(rows_after(walk, values)).order_by(*(key.order_by() for key in walk)).limit(size + 1)
+        ).all()
+        more = len(found) > size
+        found = found[:size] if direction == "n" else found[:size][::-1]
+        has_next, has_prev = (more, True) if direction == "n" else (True, more)
+        page_number = None
+    else:
+        page_number = args.get("page", 1)
+        found = db.session.execute(
+            rows.order_by(*(key.order_by() for key in keys)).limit(size + 1).offset((page_number - 1) * size)
+        ).all()
+        has_next, has_prev = len(found) > size, page_number > 1
+        found = found[:size]
+
+    total, is_estimate = count_rows(matching, count_cap, exact=args["count"] == "exact")
+    page = Page(items=[row[0] for row in found], size=size, total=total, total_is_estimate=is_estimate,
+                page=page_number)
+    if found:
+        if has_next:
+            page.next_cursor = encode_cursor("n", keys, position(found[-1], keys), fingerprint)
+        if has_prev:
+            page.prev_cursor = encode_cursor("p", keys, position(found[0], keys), fingerprint)
+    return page
+
+
+def position(row, keys):
+    return [row.rank if key.name == "rank" else getattr(row[0], key.name) for key in keys]

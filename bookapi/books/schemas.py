@@ -1,9 +1,10 @@
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from bookapi.fields import Isbn, Text
+from bookapi.fields import CommaSeparated, EachItem, Isbn, JsonBoolean, Text
 
 NAME = validate.Length(min=1, max=255)
+SORT_KEYS = ("title", "author", "published_date", "created_at", "id")
 
 
 class BookSchema(Schema):
@@ -22,31 +23,92 @@ class BookSchema(Schema):
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
+BOOK_FIELDS = tuple(BookSchema().dump_fields)
+
+
 class BookListArgsSchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "Offset page, from 1, for shallow pages; deeper pages follow `next_cursor`.",
+    })
     size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=2000), metadata={
+        "description": "`next_cursor` or `prev_cursor` of a previous page of the same query.",
+    })
     count = fields.String(
         load_default="estimate",
         validate=validate.OneOf(["estimate", "exact"]),
         metadata={"description": "`exact` counts every matching row; `estimate` stops counting at a cap."},
     )
+    q = Text(validate=validate.Length(min=1, max=200), metadata={
+        "description": 'Full-text search over title, author and description, web-search syntax ("phrase", '
+                       "-exclude, or), tolerant of misspelt words; ranked by relevance unless `sort` is given.",
+    })
+    author = Text(validate=NAME, metadata={"description": "Exact author, ignoring case."})
+    title = Text(validate=validate.Length(min=3, max=255), metadata={
+        "description": "Part of the title, ignoring case (at least 3 characters).",
+    })
+    isbn = Isbn(metadata={"description": "ISBN-10 or ISBN-13 in any spelling."})
+    published_after = fields.Date(metadata={"description": "Published on or after this date."})
+    published_before = fields.Date(metadata={"description": "Published on or before this date."})
+    sort = CommaSeparated(SORT_KEYS, signed=True, metadata={
+        "description": f"Comma-separated keys from {', '.join(SORT_KEYS)}; `-` before a key sorts descending.",
+        "example": "-published_date,title",
+    })
+    fields = CommaSeparated(BOOK_FIELDS, metadata={
+        "description": f"Comma-separated fields to return, from {', '.join(BOOK_FIELDS)}.",
+        "example": "id,title,isbn13",
+    })
 
     @validates_schema
-    def page_within_reach(self, data, **kwargs):
+    def page_or_cursor(self, data, **kwargs):
+        if "page" in data and "cursor" in data:
+            raise ValidationError("Send page or cursor, not both.", "page")
         max_offset = current_app.config["LIST_MAX_OFFSET"]
-        if (data["page"] - 1) * data["size"] >= max_offset:
+        if (data.get("page", 1) - 1) * data["size"] >= max_offset:
             raise ValidationError(
-                f"Offset pages end after {max_offset} rows; narrow the query or use cursor pagination.", "page"
+                f"Offset pages end after {max_offset} rows; follow next_cursor to go deeper.", "page"
             )
+
+    @validates_schema
+    def dates_in_order(self, data, **kwargs):
+        if data.get("published_after") and data.get("published_before"):
+            if data["published_after"] > data["published_before"]:
+                raise ValidationError("Must not be later than published_before.", "published_after")
 
 
 class BookPageSchema(Schema):
     items = fields.List(fields.Nested(BookSchema))
-    page = fields.Integer()
+    page = fields.Integer(allow_none=True, metadata={"description": "Null when the page was reached by cursor."})
     size = fields.Integer()
     total = fields.Integer()
-    pages = fields.Integer()
+    pages = fields.Integer(allow_none=True)
     total_is_estimate = fields.Boolean()
+    next_cursor = fields.String(allow_none=True)
+    prev_cursor = fields.String(allow_none=True)
+
+
+class BulkArgsSchema(Schema):
+    items = EachItem(fields.Nested(BookSchema), required=True, validate=validate.Length(min=1, max=1000))
+    atomic = JsonBoolean(load_default=True, metadata={
+        "description": "All or nothing (default); false stores the valid items and reports the others.",
+    })
+
+
+class BulkItemResultSchema(Schema):
+    index = fields.Integer()
+    status = fields.Integer()
+    book = fields.Nested(BookSchema, allow_none=True)
+    problem = fields.Dict(allow_none=True)
+
+
+class BulkResultSchema(Schema):
+    created = fields.Integer()
+    rejected = fields.Integer()
+    items = fields.List(fields.Nested(BulkItemResultSchema))
+
+
+class IsbnArgsSchema(Schema):
+    isbn = Isbn(required=True, metadata={"description": "ISBN-10 or ISBN-13, hyphens and spaces allowed."})
 
 
 class MessageSchema(Schema):
@@ -57,4 +119,7 @@ book_schema = BookSchema()
 book_update_schema = BookSchema(partial=True)
 book_list_args_schema = BookListArgsSchema()
 book_page_schema = BookPageSchema()
+bulk_args_schema = BulkArgsSchema()
+bulk_result_schema = BulkResultSchema()
+isbn_args_schema = IsbnArgsSchema()
 message_schema = MessageSchema()

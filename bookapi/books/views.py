@@ -1,29 +1,38 @@
-from math import ceil
-
-from flask import current_app, request, url_for
+from flask import current_app, jsonify, request, url_for
 
 from bookapi.books import bp
+from bookapi.books.batch import create_many
 from bookapi.books.models import Book
-from bookapi.books.queries import books_page, count_books, get_book_or_404
+from bookapi.books.pagination import page_links
+from bookapi.books.queries import book_by_isbn, find_books, get_book_or_404
 from bookapi.books.schemas import (
-    book_list_args_schema, book_page_schema, book_schema, book_update_schema, message_schema,
+    book_list_args_schema, book_page_schema, book_schema, book_update_schema, bulk_args_schema, bulk_result_schema,
+    isbn_args_schema, message_schema,
 )
+from bookapi.caching import conditional, representation_tag, require_current
 from bookapi.extensions import db
 from bookapi.openapi import operation
 from bookapi.payloads import json_object
 
+PATCH_TYPES = ("application/merge-patch+json", "application/json")
+
+
+@bp.after_request
+def advertise_patch(response):
+    if request.view_args and "book_id" in request.view_args:
+        response.headers["Accept-Patch"] = ", ".join(PATCH_TYPES)
+    return response
+
 
 @bp.get("")
-@operation(args=book_list_args_schema, response=book_page_schema)
+@operation(args=book_list_args_schema, response=book_page_schema, cached=True, links=True, errors={400})
 def list_books():
-    """List books by id, a page at a time."""
+    """Find books: search, filter, sort, and page by offset or by cursor."""
     args = book_list_args_schema.load(request.args)
-    books = db.session.scalars(books_page(args["page"], args["size"])).all()
-    total, is_estimate = count_books(current_app.config["LIST_COUNT_CAP"], exact=args["count"] == "exact")
-    return book_page_schema.dump({
-        "items": books, "page": args["page"], "size": args["size"],
-        "total": total, "pages": ceil(total / args["size"]), "total_is_estimate": is_estimate,
-    })
+    page = find_books(args, current_app.config["LIST_COUNT_CAP"])
+    response = jsonify(sparse(book_page_schema.dump(page), args.get("fields")))
+    response.headers["Link"] = page_links(page)
+    return conditional(response, weak=True)
 
 
 @bp.post("")
@@ -33,32 +42,80 @@ def create_book():
     book = Book(**book_schema.load(json_object()))
     db.session.add(book)
     db.session.commit()
-    return book_schema.dump(book), 201, {"Location": url_for(".get_book", book_id=book.id)}
+    return tagged(book, 201, {"Location": url_for(".get_book", book_id=book.id)})
+
+
+@bp.post("/bulk")
+@operation(body=bulk_args_schema, response=bulk_result_schema)
+def create_books():
+    """Add up to 1,000 books; every item reports its own status."""
+    args = bulk_args_schema.load(json_object())
+    return bulk_result_schema.dump(create_many(args["items"], atomic=args["atomic"]))
 
 
 @bp.get("/<int:book_id>")
-@operation(response=book_schema)
+@operation(response=book_schema, cached=True)
 def get_book(book_id):
     """Read one book."""
-    return book_schema.dump(get_book_or_404(book_id))
+    book = get_book_or_404(book_id)
+    return conditional(jsonify(book_schema.dump(book)), last_modified=book.updated_at)
+
+
+@bp.get("/isbn/<isbn>")
+@operation(path=isbn_args_schema, response=book_schema, cached=True)
+def get_book_by_isbn(isbn):
+    """Read the book with an ISBN-10 or ISBN-13, in any spelling."""
+    isbn = isbn_args_schema.load({"isbn": isbn})["isbn"]
+    book = db.first_or_404(book_by_isbn(isbn), description=f"Book with ISBN {isbn} not found")
+    return conditional(jsonify(book_schema.dump(book)), last_modified=book.updated_at)
 
 
 @bp.put("/<int:book_id>")
-@operation(body=book_update_schema, response=book_schema)
+@operation(body=book_update_schema, response=book_schema, preconditions=True)
 def update_book(book_id):
     """Change the fields sent and leave the rest as they are."""
-    changes = book_update_schema.load(json_object())
-    book = get_book_or_404(book_id)
-    for field, value in changes.items():
-        setattr(book, field, value)
-    db.session.commit()
-    return book_schema.dump(book)
+    return change_book(book_id, book_update_schema.load(json_object()))
+
+
+@bp.patch("/<int:book_id>")
+@operation(body=book_update_schema, response=book_schema, preconditions=True, media_types=PATCH_TYPES)
+def patch_book(book_id):
+    """Merge-patch a book (RFC 7396): fields sent change, `null` clears the description."""
+    return change_book(book_id, book_update_schema.load(json_object(PATCH_TYPES)))
 
 
 @bp.delete("/<int:book_id>")
-@operation(response=message_schema)
+@operation(response=message_schema, preconditions=True)
 def delete_book(book_id):
     """Remove a book."""
-    db.session.delete(get_book_or_404(book_id))
+    book = get_book_or_404(book_id, for_update=True)
+    require_current(book_schema.dump(book))
+    db.session.delete(book)
     db.session.commit()
     return message_schema.dump({"message": "Book deleted successfully"})
+
+
+def change_book(book_id, changes):
+    book = get_book_or_404(book_id, for_update=True)
+    require_current(book_schema.dump(book))
+    for field, value in changes.items():
+        setattr(book, field, value)
+    db.session.commit()
+    return tagged(book)
+
+
+def tagged(book, status=200, headers=None):
+    """A book's representation with the validators a following conditional request will need."""
+    data = book_schema.dump(book)
+    response = jsonify(data)
+    response.status_code = status
+    response.headers.extend(headers or {})
+    response.set_etag(representation_tag(data))
+    response.last_modified = book.updated_at
+    return response
+
+
+def sparse(body, fields):
+    if fields:
+        body["items"] = [{name: item[name] for name in fields} for item in body["items"]]
+    return body

@@ -1,0 +1,59 @@
+"""Creating many books in one request: per-item validation, duplicate detection, one INSERT."""
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from bookapi.books.models import Book
+from bookapi.extensions import db
+from bookapi.isbn import to_isbn13
+
+
+def rejection(status, detail, **extra):
+    return {"status": status, "book": None, "problem": {"status": status, "detail": detail, **extra}}
+
+
+def screen(items):
+    """Per index, the rejection of each item that cannot be stored; and the rows for the others."""
+    rejected, rows, first_index = {}, {}, {}
+    for index, item in enumerate(items):
+        if isinstance(item, ValidationError):
+            rejected[index] = rejection(422, "Invalid values.", errors=item.messages)
+            continue
+        isbn13 = to_isbn13(item["isbn"])
+        if isbn13 in first_index:
+            rejected[index] = rejection(400, f"Book with ISBN {isbn13} is also item {first_index[isbn13]}")
+            continue
+        first_index[isbn13] = index
+        rows[index] = {**item, "isbn13": isbn13}
+    stored = set(db.session.scalars(select(Book.isbn13).where(Book.isbn13.in_(first_index))))
+    for index in [i for i, row in rows.items() if row["isbn13"] in stored]:
+        rejected[index] = rejection(400, f"Book with ISBN {rows.pop(index)['isbn13']} already exists")
+    return rejected, rows
+
+
+def refuse_all(rejected):
+    raise ValidationError({"items": {index: result["problem"] for index, result in sorted(rejected.items())}})
+
+
+def create_many(items, atomic=True):
+    """Store the valid books of ``items``; with ``atomic``, all of them or none (422 naming each bad item)."""
+    rejected, rows = screen(items)
+    if atomic and rejected:
+        refuse_all(rejected)
+    created = {}
+    if rows:
+        statement = insert(Book).on_conflict_do_nothing(index_elements=["isbn13"]).returning(Book)
+        created = {book.isbn13: book for book in db.session.scalars(statement, list(rows.values()))}
+    for index, row in rows.items():
+        if row["isbn13"] not in created:
+            # Another request stored this ISBN between the check and the insert.
+            rejected[index] = rejection(400, f"Book with ISBN {row['isbn13']} already exists")
+    if atomic and rejected:
+        db.session.rollback()
+        refuse_all(rejected)
+    db.session.commit()
+    results = [
+        {"index": index, **(rejected.get(index) or {"status": 201, "book": created[rows[index]["isbn13"]]})}
+        for index in range(len(items))
+    ]
+    return {"created": len(created), "rejected": len(rejected), "items": results}

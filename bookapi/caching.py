@@ -1,0 +1,34 @@
+"""HTTP validators: ETags and Last-Modified on reads, If-Match preconditions on writes."""
+import hashlib
+
+from flask import abort, current_app, request
+
+
+def entity_tag(body):
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def representation_tag(data):
+    """The strong ETag a GET of ``data`` would carry: a digest of its exact JSON bytes."""
+    return entity_tag(current_app.json.response(data).get_data())
+
+
+def conditional(response, weak=False, last_modified=None):
+    """Tag ``response``, set its caching headers, and turn it into a 304 when the client's copy is current."""
+    response.set_etag(entity_tag(response.get_data()), weak=weak)
+    if last_modified is not None:
+        response.last_modified = last_modified
+    # Caches may keep the response but must revalidate it: a cheap 304 while nothing changed.
+    response.cache_control.no_cache = True
+    response.vary.update(("Origin", "Accept"))
+    return response.make_conditional(request)
+
+
+def require_current(data):
+    """412 when If-Match names another version of ``data``; 428 when If-Match is required but absent."""
+    if not request.if_match:
+        if current_app.config["REQUIRE_IF_MATCH"]:
+            abort(428, "Send If-Match with the book's current ETag.")
+        return
+    if not request.if_match.star_tag and not request.if_match.contains(representation_tag(data)):
+        abort(412, "The book has changed since you read it: fetch it again and retry with its new ETag.")
