@@ -6,7 +6,7 @@ from datetime import date, datetime
 import orjson
 from flask import abort, current_app, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, or_, tuple_
+from sqlalchemy import and_, cast, or_, tuple_
 
 CURSOR_SALT = "bookapi.books.cursor"
 # Query parameters that do not change which rows a query selects or their order.
@@ -46,6 +46,8 @@ class Page:
 
 def rows_after(keys, values):
     """Rows strictly after ``values`` in the order of ``keys``."""
+    # Cast to each key's own type: a rank is a float4, and its float8 neighbour would not compare equal.
+    values = [cast(value, key.expression.type) for key, value in zip(keys, values)]
     if len({key.descending for key in keys}) == 1:
         left, right = tuple_(*(key.expression for key in keys)), tuple_(*values)
         return left < right if keys[0].descending else left > right

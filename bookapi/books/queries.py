@@ -1,8 +1,9 @@
 """Named queries over books: filters, search, ordering, pages and counts."""
 import re
+from dataclasses import dataclass
 
 from flask import abort
-from sqlalchemy import REAL, func, select, text
+from sqlalchemy import REAL, Select, func, select, text
 
 from bookapi.books.models import Book
 from bookapi.books.pagination import Page, SortKey, decode_cursor, encode_cursor, query_fingerprint, rows_after
@@ -105,42 +106,60 @@ def estimated_rows(query):
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def find_books(args, count_cap):
-    """One page of the books ``args`` select, by offset page or by cursor."""
+@dataclass
+class BookQuery:
+    """The books some list arguments select, and the order they come in."""
+
+    rows: Select
+    matching: Select
+    keys: list
+    fingerprint: str
+
+    def first_rows(self, size, offset=0):
+        return self.rows.order_by(*(key.order_by() for key in self.keys)).limit(size + 1).offset(offset)
+
+    def rows_from(self, direction, values, size):
+        """Up to ``size + 1`` rows after a cursor position (``n``), or before it, nearest first (``p``)."""
+        walk = self.keys if direction == "n" else [key.reversed() for key in self.keys]
+        return self.rows.where(rows_after(walk, values)).order_by(*(key.order_by() for key in walk)).limit(size + 1)
+
+
+def book_query(args):
     tsquery = search_query(args["q"]) if "q" in args else None
     rank = func.ts_rank(SEARCH_VECTOR, tsquery, type_=REAL) if tsquery is not None else None
-    keys = sort_keys(args.get("sort"), rank)
-    matching = select(Book.id).where(*book_filters(args, tsquery))
-    rows = select(Book, *([rank.label("rank")] if rank is not None else [])).where(*book_filters(args, tsquery))
-    fingerprint = query_fingerprint(args)
-    size = args["size"]
+    conditions = book_filters(args, tsquery)
+    return BookQuery(
+        rows=select(Book, *([rank.label("rank")] if rank is not None else [])).where(*conditions),
+        matching=select(Book.id).where(*conditions),
+        keys=sort_keys(args.get("sort"), rank),
+        fingerprint=query_fingerprint(args),
+    )
 
+
+def find_books(args, count_cap):
+    """One page of the books ``args`` select, by offset page or by cursor."""
+    query, size = book_query(args), args["size"]
     if "cursor" in args:
-        direction, values = decode_cursor(args["cursor"], keys, fingerprint)
-        walk = keys if direction == "n" else [key.reversed() for key in keys]
-        found = db.session.execute(
-            rows.where(rows_after(walk, values)).order_by(*(key.order_by() for key in walk)).limit(size + 1)
-        ).all()
+        direction, values = decode_cursor(args["cursor"], query.keys, query.fingerprint)
+        found = db.session.execute(query.rows_from(direction, values, size)).all()
         more = len(found) > size
         found = found[:size] if direction == "n" else found[:size][::-1]
         has_next, has_prev = (more, True) if direction == "n" else (True, more)
         page_number = None
     else:
         page_number = args.get("page", 1)
-        found = db.session.execute(
-            rows.order_by(*(key.order_by() for key in keys)).limit(size + 1).offset((page_number - 1) * size)
-        ).all()
+        found = db.session.execute(query.first_rows(size, (page_number - 1) * size)).all()
         has_next, has_prev = len(found) > size, page_number > 1
         found = found[:size]
 
-    total, is_estimate = count_rows(matching, count_cap, exact=args["count"] == "exact")
+    total, is_estimate = count_rows(query.matching, count_cap, exact=args["count"] == "exact")
     page = Page(items=[row[0] for row in found], size=size, total=total, total_is_estimate=is_estimate,
                 page=page_number)
     if found:
         if has_next:
-            page.next_cursor = encode_cursor("n", keys, position(found[-1], keys), fingerprint)
+            page.next_cursor = encode_cursor("n", query.keys, position(found[-1], query.keys), query.fingerprint)
         if has_prev:
-            page.prev_cursor = encode_cursor("p", keys, position(found[0], keys), fingerprint)
+            page.prev_cursor = encode_cursor("p", query.keys, position(found[0], query.keys), query.fingerprint)
     return page
 
 

@@ -18,13 +18,13 @@ SEARCH_DOCUMENT = (
     "setweight(to_tsvector('english', author), 'B') || "
     "setweight(to_tsvector('english', coalesce(description, '')), 'C')"
 )
-# Words come from title and author only: they are what people misspell when they search.
+# Every word a search can match, so that a word found only in descriptions is not taken for a misspelling.
 COLLECT_WORDS = """
 CREATE FUNCTION books_collect_search_words() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- Sorted, so concurrent writers take the word locks in one order and cannot deadlock.
     INSERT INTO search_words (word)
-    SELECT DISTINCT lexeme FROM new_rows, unnest(to_tsvector('simple', title || ' ' || author))
+    SELECT DISTINCT lexeme FROM new_rows, unnest(to_tsvector('simple', title || ' ' || author || ' ' || coalesce(description, '')))
     WHERE length(lexeme) BETWEEN 3 AND 64
     ORDER BY lexeme
     ON CONFLICT DO NOTHING;
@@ -54,7 +54,7 @@ def upgrade():
                    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION books_collect_search_words()")
     op.execute("""
         INSERT INTO search_words (word)
-        SELECT DISTINCT lexeme FROM books, unnest(to_tsvector('simple', title || ' ' || author))
+        SELECT DISTINCT lexeme FROM books, unnest(to_tsvector('simple', title || ' ' || author || ' ' || coalesce(description, '')))
         WHERE length(lexeme) BETWEEN 3 AND 64
     """)
 
