@@ -4,7 +4,7 @@ import re
 
 from flask import current_app, g, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -78,12 +78,6 @@ def handle_database_unavailable(error):
     return problem(503, "The database is unavailable or too slow; try again shortly.", {"Retry-After": str(seconds)})
 
 
-def handle_dbapi_error(error):
-    if error.connection_invalidated:
-        return handle_database_unavailable(error)
-    return handle_unexpected_error(error)
-
-
 def handle_unexpected_error(error):
     log.exception("unhandled error in %s %s", request.method, request.path)
     return problem(500, DETAILS[500])
@@ -97,5 +91,4 @@ def register_error_handlers(app):
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(InterfaceError, handle_database_unavailable)
     app.register_error_handler(PoolTimeoutError, handle_database_unavailable)
-    app.register_error_handler(DBAPIError, handle_dbapi_error)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -57,10 +57,15 @@ class CommaSeparated(fields.String):
 
 
 class EachItem(fields.List):
-    """A list whose items load one by one: each becomes its loaded value or its ``ValidationError``.
+    """A list of objects that load one by one with ``schema``: each becomes its data or its ``ValidationError``.
 
-    The list itself must still be a list; what to do with bad items is the caller's choice.
+    The list itself must still be a list; what to do with bad items is the caller's choice. The OpenAPI
+    document shows plain objects, since a bad item does not make the request invalid.
     """
+
+    def __init__(self, schema, **kwargs):
+        super().__init__(fields.Dict(), **kwargs)
+        self.schema = schema
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, list):
@@ -69,6 +74,6 @@ class EachItem(fields.List):
 
     def load_item(self, item):
         try:
-            return self.inner.deserialize(item)
+            return self.schema.load(item)
         except ValidationError as error:
             return error

@@ -42,7 +42,9 @@ def root():
 @operation(response=health_schema, database=False)
 def liveness():
     """Report that the process serves requests; touches no dependency."""
-    return health_schema.dump({"status": "healthy", "service": current_app.config["SERVICE_NAME"], "version": __version__})
+    return health_schema.dump({
+        "status": "healthy", "service": current_app.config["SERVICE_NAME"], "version": __version__,
+    })
 
 
 @bp.get("/health/ready")

@@ -1,6 +1,10 @@
 """Bulk create: up to 1,000 books, atomic by default, with a result for every item."""
 import pytest
+from sqlalchemy import insert
 
+from bookapi.books import batch
+from bookapi.books.models import Book
+from bookapi.extensions import db
 from tests.factories import BookFactory, BookPayload
 
 BULK = "/api/v1/books/bulk"
@@ -80,3 +84,27 @@ def test_bulk_create_of_1000_books_succeeds(client):
 
     assert response.get_json()["created"] == 1000
     assert client.get("/api/v1/books?count=exact").get_json()["total"] == 1000
+
+
+@pytest.fixture
+def racing_writer(monkeypatch):
+    """Another client stores the first item's ISBN after the batch was checked, before it is inserted."""
+    screen = batch.screen
+
+    def screen_then_race(items):
+        screened = screen(items)
+        with db.engine.begin() as other:
+            other.execute(insert(Book), [{**BookPayload(isbn=items[0]["isbn"]), "isbn13": items[0]["isbn"]}])
+        return screened
+
+    monkeypatch.setattr(batch, "screen", screen_then_race)
+
+
+@pytest.mark.parametrize("atomic, status, stored", [(True, 422, 1), (False, 200, 2)])
+def test_bulk_create_reports_isbn_taken_by_a_racing_request(client, racing_writer, atomic, status, stored):
+    response = client.post(BULK, json={"items": BookPayload.build_batch(2), "atomic": atomic})
+
+    assert response.status_code == status
+    assert total(client) == stored
+    problem = response.get_json()["errors"]["items"]["0"] if atomic else response.get_json()["items"][0]["problem"]
+    assert "already exists" in problem["detail"]

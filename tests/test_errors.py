@@ -3,8 +3,11 @@ import logging
 
 import pytest
 
+from sqlalchemy import text
+
 from bookapi import create_app
 from bookapi.config import TestingConfig
+from bookapi.extensions import db
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
 
@@ -60,7 +63,39 @@ def failing_client():
     def boom():
         raise RuntimeError("password=hunter2 in a stack trace")
 
-    return app.test_client()
+    @app.get("/unstorable")
+    def unstorable():
+        db.session.execute(text("SELECT CAST('not a number' AS integer)"))
+
+    @app.get("/bad-sql")
+    def bad_sql():
+        db.session.execute(text("SELECT * FROM no_such_table"))
+
+    @app.get("/conflict")
+    def conflict():
+        db.session.execute(text("INSERT INTO books (title) VALUES ('no author')"))
+
+    yield app.test_client()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_value_the_database_cannot_store_returns_422(failing_client):
+    response = failing_client.get("/unstorable")
+
+    assert response.status_code == 422
+    assert response.get_json()["detail"] == "A value could not be stored: it is out of range or malformed."
+
+
+def test_integrity_error_other_than_duplicate_isbn_returns_409(failing_client):
+    assert failing_client.get("/conflict").status_code == 409
+
+
+def test_database_programming_error_returns_500(failing_client):
+    response = failing_client.get("/bad-sql")
+
+    assert response.status_code == 500
+    assert "no_such_table" not in response.get_data(as_text=True)
 
 
 def test_unexpected_error_returns_500_without_internals(failing_client, caplog):

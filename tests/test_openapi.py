@@ -62,8 +62,9 @@ fuzzed = schemathesis.pytest.from_fixture("api_schema")
 
 
 @fuzzed.parametrize()
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=40, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much,
+])
 def test_api_honours_its_openapi_document(case):
     # A schema cannot say "unused ISBN" or "page * size within the offset limit", so a schema-valid request
     # may rightly get a 400 or 422; every other check applies.

@@ -1,7 +1,17 @@
 from datetime import date, datetime
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, Computed, Date, DateTime, Identity, Index, String, Text, func, text,
+    BigInteger,
+    CheckConstraint,
+    Computed,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    String,
+    Text,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, Unmapped, mapped_column, unmapped_column, validates

@@ -88,7 +88,10 @@ class BookPageSchema(Schema):
 
 
 class BulkArgsSchema(Schema):
-    items = EachItem(fields.Nested(BookSchema), required=True, validate=validate.Length(min=1, max=1000))
+    items = EachItem(BookSchema(), required=True, validate=validate.Length(min=1, max=1000), metadata={
+        "description": "Books, each shaped as a `Book`; a bad one is reported in its result (or, if atomic, "
+                       "rejects the request).",
+    })
     atomic = JsonBoolean(load_default=True, metadata={
         "description": "All or nothing (default); false stores the valid items and reports the others.",
     })

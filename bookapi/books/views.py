@@ -6,8 +6,14 @@ from bookapi.books.models import Book
 from bookapi.books.pagination import page_links
 from bookapi.books.queries import book_by_isbn, find_books, get_book_or_404
 from bookapi.books.schemas import (
-    book_list_args_schema, book_page_schema, book_schema, book_update_schema, bulk_args_schema, bulk_result_schema,
-    isbn_args_schema, message_schema,
+    book_list_args_schema,
+    book_page_schema,
+    book_schema,
+    book_update_schema,
+    bulk_args_schema,
+    bulk_result_schema,
+    isbn_args_schema,
+    message_schema,
 )
 from bookapi.caching import conditional, representation_tag, require_current
 from bookapi.extensions import db

@@ -19,12 +19,13 @@ SEARCH_DOCUMENT = (
     "setweight(to_tsvector('english', coalesce(description, '')), 'C')"
 )
 # Every word a search can match, so that a word found only in descriptions is not taken for a misspelling.
-COLLECT_WORDS = """
+WORDS_OF_BOOK = "unnest(to_tsvector('simple', title || ' ' || author || ' ' || coalesce(description, '')))"
+COLLECT_WORDS = f"""
 CREATE FUNCTION books_collect_search_words() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- Sorted, so concurrent writers take the word locks in one order and cannot deadlock.
     INSERT INTO search_words (word)
-    SELECT DISTINCT lexeme FROM new_rows, unnest(to_tsvector('simple', title || ' ' || author || ' ' || coalesce(description, '')))
+    SELECT DISTINCT lexeme FROM new_rows, {WORDS_OF_BOOK}
     WHERE length(lexeme) BETWEEN 3 AND 64
     ORDER BY lexeme
     ON CONFLICT DO NOTHING;
@@ -52,11 +53,8 @@ def upgrade():
     for event in ("INSERT", "UPDATE"):
         op.execute(f"CREATE TRIGGER books_search_words_on_{event.lower()} AFTER {event} ON books "
                    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION books_collect_search_words()")
-    op.execute("""
-        INSERT INTO search_words (word)
-        SELECT DISTINCT lexeme FROM books, unnest(to_tsvector('simple', title || ' ' || author || ' ' || coalesce(description, '')))
-        WHERE length(lexeme) BETWEEN 3 AND 64
-    """)
+    op.execute(f"INSERT INTO search_words (word) SELECT DISTINCT lexeme FROM books, {WORDS_OF_BOOK} "
+               "WHERE length(lexeme) BETWEEN 3 AND 64")
 
 
 def downgrade():
