@@ -2,7 +2,6 @@
 import logging
 
 import pytest
-
 from sqlalchemy import text
 
 from bookapi import create_app
