@@ -11,20 +11,24 @@ EXPOSED_HEADERS = ["Location", "ETag", "Last-Modified", "Link", "Retry-After", "
 
 
 def create_app(config_class=None):
-    from bookapi import books, commands, docs, errors, health, logs
+    from bookapi import books, commands, docs, errors, health, logs, reads
     from bookapi.extensions import cors, db, migrate
     from bookapi.jsonprovider import OrjsonProvider
+    from bookapi.stateless import NoSessions
 
     config_class = config_class or from_environment()
     config_class.check()
     app = Flask(__name__)
     app.config.from_object(config_class)
     app.json = OrjsonProvider(app)
+    app.session_interface = NoSessions()
 
     logs.init_app(app)
     db.init_app(app)
+    reads.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
-    cors.init_app(app, origins=app.config["ALLOWED_ORIGINS"], expose_headers=EXPOSED_HEADERS)
+    if app.config["ALLOWED_ORIGINS"]:
+        cors.init_app(app, origins=app.config["ALLOWED_ORIGINS"], expose_headers=EXPOSED_HEADERS)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(books.bp)

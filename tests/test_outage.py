@@ -5,7 +5,7 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from bookapi import create_app
+from bookapi import create_app, reads
 from bookapi.extensions import db
 from tests.conftest import make_config
 from tests.factories import BookPayload
@@ -27,6 +27,7 @@ def proxied_client(proxy):
     yield app.test_client()
     with app.app_context():
         db.engine.dispose()
+        app.extensions[reads.EXTENSION].dispose()
 
 
 def test_database_outage_returns_503_with_retry_after(proxied_client, proxy):
@@ -65,6 +66,14 @@ def test_service_recovers_when_database_returns(proxied_client, proxy):
     assert proxied_client.get("/health/ready").status_code == 200
     assert proxied_client.get(BOOKS).get_json()["total"] == 1
     assert proxied_client.post(BOOKS, json=BookPayload()).status_code == 201
+
+
+def test_read_after_database_restart_is_retried_on_a_fresh_connection(proxied_client, proxy):
+    assert proxied_client.get(BOOKS).status_code == 200
+    proxy.cut()
+    proxy.restore()
+
+    assert proxied_client.get(BOOKS).status_code == 200
 
 
 def test_query_over_statement_timeout_returns_503(app):

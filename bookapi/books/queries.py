@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from flask import abort
 from sqlalchemy import REAL, Select, func, select, text
 
+from bookapi import reads
 from bookapi.books.models import Book
 from bookapi.books.pagination import Page, SortKey, decode_cursor, encode_cursor, query_fingerprint, rows_after
 from bookapi.extensions import db
@@ -12,6 +13,11 @@ from bookapi.isbn import to_isbn13
 
 MAX_ID = 2**63 - 1
 SEARCH_VECTOR = Book.__table__.c.search_vector
+# Hot reads select these columns as plain rows; mapped objects are for writes.
+BOOK_COLUMNS = [column for column in Book.__table__.c if column is not SEARCH_VECTOR]
+TABLE_ESTIMATE = select(text("reltuples::bigint")).select_from(text("pg_class")).where(
+    text("oid = 'books'::regclass")
+)
 SORT_COLUMNS = {
     "title": Book.title, "author": Book.author, "published_date": Book.published_date,
     "created_at": Book.created_at, "id": Book.id,
@@ -34,7 +40,7 @@ def get_book_or_404(book_id, for_update=False):
 
 
 def book_by_isbn(isbn):
-    return select(Book).where(Book.isbn13 == to_isbn13(isbn))
+    return select(*BOOK_COLUMNS).where(Book.isbn13 == to_isbn13(isbn))
 
 
 def escape_like(value):
@@ -47,7 +53,7 @@ def spelling_corrected(q):
     words = sorted({t.lower() for t in tokens if t.isalpha() and len(t) >= 3 and t.lower() != "or"})
     if not words:
         return None
-    nearest = {word: match for word, match in db.session.execute(CORRECTIONS, {"words": words}) if match}
+    nearest = {word: match for word, match in reads.execute(CORRECTIONS, {"words": words}) if match}
     if not nearest:
         return None
     return " ".join(nearest.get(t.lower(), t) if t.isalpha() else t for t in tokens)
@@ -89,21 +95,44 @@ def sort_keys(sort, rank=None):
     return keys
 
 
-def count_rows(query, cap, exact=False):
-    """``(total, is_estimate)``: exact up to ``cap`` rows (or always, when asked), the planner's estimate above."""
-    if exact:
-        return db.session.scalar(select(func.count()).select_from(query.subquery())), False
-    counted = db.session.scalar(select(func.count()).select_from(query.limit(cap + 1).subquery()))
-    if counted <= cap:
-        return counted, False
-    return max(estimated_rows(query), counted), True
+def capped_count(matching, cap):
+    """How many rows ``matching`` selects, counting no further than ``cap + 1``."""
+    return select(func.count()).select_from(matching.limit(cap + 1).subquery()).scalar_subquery()
 
 
 def estimated_rows(query):
-    connection = db.session.connection()
+    """The planner's row estimate for ``query``: free next to counting a million rows."""
+    connection = reads.connection()
     compiled = query.compile(connection)
     plan = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, compiled.params).scalar()
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def count_rows(query, cap, exact=False):
+    """``(total, is_estimate)``: exact up to ``cap`` rows (or always, when asked), the planner's estimate above."""
+    if exact:
+        return reads.execute(select(func.count()).select_from(query.subquery())).scalar(), False
+    return settle_count(query, reads.execute(select(capped_count(query, cap))).scalar(), cap)
+
+
+def settle_count(query, counted, cap, table_estimate=None):
+    if counted <= cap:
+        return counted, False
+    return max(table_estimate if table_estimate is not None else estimated_rows(query), counted), True
+
+
+def first_or_404(statement, detail):
+    row = reads.execute(statement).mappings().first()
+    if row is None:
+        abort(404, detail)
+    return row
+
+
+def book_row_or_404(book_id):
+    """A book as a row, for reading: lighter than loading the mapped object."""
+    if not 0 < book_id <= MAX_ID:
+        abort(404, f"Book with id {book_id} not found")
+    return first_or_404(select(*BOOK_COLUMNS).where(Book.id == book_id), f"Book with id {book_id} not found")
 
 
 @dataclass
@@ -114,6 +143,7 @@ class BookQuery:
     matching: Select
     keys: list
     fingerprint: str
+    filtered: bool
 
     def first_rows(self, size, offset=0):
         return self.rows.order_by(*(key.order_by() for key in self.keys)).limit(size + 1).offset(offset)
@@ -123,45 +153,54 @@ class BookQuery:
         walk = self.keys if direction == "n" else [key.reversed() for key in self.keys]
         return self.rows.where(rows_after(walk, values)).order_by(*(key.order_by() for key in walk)).limit(size + 1)
 
+    def with_counts(self, statement, cap):
+        """``statement`` with the capped count (and, unfiltered, the table estimate) in the same round trip."""
+        statement = statement.add_columns(capped_count(self.matching, cap).label("capped_total"))
+        if not self.filtered:
+            statement = statement.add_columns(TABLE_ESTIMATE.scalar_subquery().label("table_estimate"))
+        return statement
+
 
 def book_query(args):
     tsquery = search_query(args["q"]) if "q" in args else None
     rank = func.ts_rank(SEARCH_VECTOR, tsquery, type_=REAL) if tsquery is not None else None
     conditions = book_filters(args, tsquery)
     return BookQuery(
-        rows=select(Book, *([rank.label("rank")] if rank is not None else [])).where(*conditions),
+        rows=select(*BOOK_COLUMNS, *([rank.label("rank")] if rank is not None else [])).where(*conditions),
         matching=select(Book.id).where(*conditions),
         keys=sort_keys(args.get("sort"), rank),
         fingerprint=query_fingerprint(args),
+        filtered=bool(conditions),
     )
 
 
 def find_books(args, count_cap):
     """One page of the books ``args`` select, by offset page or by cursor."""
-    query, size = book_query(args), args["size"]
+    query, size, exact = book_query(args), args["size"], args["count"] == "exact"
     if "cursor" in args:
         direction, values = decode_cursor(args["cursor"], query.keys, query.fingerprint)
-        found = db.session.execute(query.rows_from(direction, values, size)).all()
-        more = len(found) > size
-        found = found[:size] if direction == "n" else found[:size][::-1]
-        has_next, has_prev = (more, True) if direction == "n" else (True, more)
-        page_number = None
+        statement = query.rows_from(direction, values, size)
     else:
-        page_number = args.get("page", 1)
-        found = db.session.execute(query.first_rows(size, (page_number - 1) * size)).all()
-        has_next, has_prev = len(found) > size, page_number > 1
-        found = found[:size]
+        direction, page_number = "n", args.get("page", 1)
+        statement = query.first_rows(size, (page_number - 1) * size)
+    found = reads.execute(statement if exact else query.with_counts(statement, count_cap)).mappings().all()
 
-    total, is_estimate = count_rows(query.matching, count_cap, exact=args["count"] == "exact")
-    page = Page(items=[row[0] for row in found], size=size, total=total, total_is_estimate=is_estimate,
-                page=page_number)
+    if exact or not found:
+        total, is_estimate = count_rows(query.matching, count_cap, exact)
+    else:
+        total, is_estimate = settle_count(query.matching, found[0]["capped_total"], count_cap,
+                                          found[0].get("table_estimate"))
+    more = len(found) > size
+    found = found[:size] if direction == "n" else found[:size][::-1]
+    page = Page(items=found, size=size, total=total, total_is_estimate=is_estimate,
+                page=None if "cursor" in args else page_number)
     if found:
-        if has_next:
+        if (more if direction == "n" else True):
             page.next_cursor = encode_cursor("n", query.keys, position(found[-1], query.keys), query.fingerprint)
-        if has_prev:
+        if (more if direction == "p" else page.page != 1):
             page.prev_cursor = encode_cursor("p", query.keys, position(found[0], query.keys), query.fingerprint)
     return page
 
 
 def position(row, keys):
-    return [row.rank if key.name == "rank" else getattr(row[0], key.name) for key in keys]
+    return [row[key.name] for key in keys]
