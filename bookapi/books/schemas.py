@@ -77,7 +77,7 @@ class BookListArgsSchema(Schema):
 
 
 class BookPageSchema(Schema):
-    items = fields.List(fields.Nested(BookSchema))
+    items = fields.Nested(BookSchema, many=True)
     page = fields.Integer(allow_none=True, metadata={"description": "Null when the page was reached by cursor."})
     size = fields.Integer()
     total = fields.Integer()
