@@ -34,5 +34,6 @@ def create_app(config_class=None):
     app.register_blueprint(books.bp)
     errors.register_error_handlers(app)
     app.cli.add_command(commands.seed_command)
+    app.cli.add_command(commands.books_cli)
     docs.init_app(app)
     return app

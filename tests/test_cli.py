@@ -1,4 +1,4 @@
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bookapi.books.models import Book
 from bookapi.extensions import db
@@ -29,3 +29,25 @@ def test_seed_rejects_non_positive_count(runner):
     result = runner.invoke(args=["seed", "--count", "0"])
 
     assert result.exit_code == 2
+
+
+def test_seed_with_same_seed_adds_the_same_books(runner):
+    runner.invoke(args=["seed", "--count", "30", "--seed", "11"])
+    books = select(Book.isbn, Book.title, Book.author, Book.description).order_by(Book.id)
+    first = db.session.execute(books).all()
+    db.session.execute(text("TRUNCATE books RESTART IDENTITY"))
+    db.session.commit()
+
+    runner.invoke(args=["seed", "--count", "30", "--seed", "11"])
+
+    assert db.session.execute(books).all() == first
+
+
+def test_seed_redraws_isbns_already_in_the_catalogue(runner):
+    runner.invoke(args=["seed", "--count", "30", "--seed", "11"])
+
+    result = runner.invoke(args=["seed", "--count", "30", "--seed", "11"])
+
+    assert result.exit_code == 0, result.output
+    assert "Added 30 books." in result.output
+    assert db.session.scalar(select(func.count(func.distinct(Book.isbn13)))) == 60

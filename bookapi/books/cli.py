@@ -1,0 +1,158 @@
+"""``flask books import`` and ``flask books export``: the catalogue to and from CSV or JSON Lines files."""
+import csv
+import itertools
+import os
+import stat
+import sys
+from contextlib import nullcontext
+from pathlib import PurePath
+
+import click
+
+from bookapi.books import transfer
+from bookapi.extensions import db
+
+FORMATS_BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+SHOWN_REJECTIONS = 20
+EXPORT_BATCH = 10_000
+READ_ERRORS = (UnicodeDecodeError, csv.Error)
+
+format_option = click.option(
+    "--format", "file_format", type=click.Choice(sorted(set(FORMATS_BY_SUFFIX.values())), case_sensitive=False),
+    help="csv or jsonl; by default taken from FILE's extension (.csv, .jsonl, .ndjson).",
+)
+
+
+@click.group("books")
+def books_cli():
+    """Import books from, and export them to, CSV or JSON Lines files."""
+
+
+def format_of(path, chosen):
+    if chosen:
+        return chosen.lower()
+    file_format = FORMATS_BY_SUFFIX.get(PurePath(path).suffix.lower())
+    if file_format is None:
+        raise click.UsageError(
+            f"Cannot tell the format of {path!r}: name it .csv, .jsonl or .ndjson, or pass --format csv|jsonl."
+        )
+    return file_format
+
+
+def file_size(stream):
+    """The size of a regular file; None for a pipe or a terminal, whose end is unknown."""
+    try:
+        status = os.fstat(stream.fileno())
+    except OSError:
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+def progress_bar(length, label):
+    # Progress goes to stderr, so that stdout, which may carry an export, gets nothing else.
+    if length is None:
+        # click wants a length or an iterable: an endless one draws a bar that shows activity without an end.
+        return click.progressbar(itertools.repeat(None), label=label, show_pos=True, file=sys.stderr)
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
+class ImportReport:
+    """Totals of an import, its first rejections for the terminal, and every rejection for ``--rejects``."""
+
+    def __init__(self, rejects_file=None):
+        self.imported = 0
+        self.rejected = 0
+        self.shown = []
+        self.rejects = csv.writer(rejects_file) if rejects_file else None
+        if self.rejects:
+            self.rejects.writerow(["line", "reason"])
+
+    def add(self, outcome):
+        self.imported += outcome.imported
+        self.rejected += len(outcome.rejections)
+        self.shown += outcome.rejections[:SHOWN_REJECTIONS - len(self.shown)]
+        if self.rejects:
+            self.rejects.writerows(outcome.rejections)
+
+    def echo(self, rejects_path):
+        click.echo(f"Imported {self.imported} books, rejected {self.rejected}.")
+        for rejection in self.shown:
+            click.echo(f"  line {rejection.line}: {rejection.reason}")
+        unshown = self.rejected - len(self.shown)
+        if unshown:
+            where = f"all are in {rejects_path}" if rejects_path else "--rejects FILE writes them all"
+            click.echo(f"  ... and {unshown} more ({where}).")
+
+
+def open_rejects(path):
+    return open(path, "w", encoding="utf-8", newline="") if path else nullcontext()
+
+
+def run_import(path, file_format, batch_size, report):
+    with click.open_file(path, "rb") as binary:
+        counter = transfer.ByteCounter(binary)
+        text = transfer.text_reader(counter)
+        with progress_bar(file_size(binary), "Importing books") as bar, db.engine.connect() as connection:
+            for outcome in transfer.import_books(connection, text, file_format, batch_size):
+                report.add(outcome)
+                bar.update(counter.bytes_read - bar.pos)
+
+
+@books_cli.command("import", short_help="Add books from a CSV or JSON Lines file.")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@format_option
+@click.option("--batch-size", default=10_000, show_default=True, type=click.IntRange(min=1),
+              help="Rows validated, loaded and committed together.")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write every rejected row (line, reason) to this CSV file.")
+def import_command(path, file_format, batch_size, rejects_path):
+    """Add the books in FILE: CSV with a header row, or JSON Lines (- reads stdin).
+
+    Columns (keys): title, author, isbn, published_date (YYYY-MM-DD), and optionally description; an empty
+    CSV cell is a missing value. The id, isbn13, created_at and updated_at columns that export writes are
+    ignored: the database numbers and dates new books, and isbn13 is computed again from isbn.
+
+    Each row is validated as the API validates a new book. A row that fails, or whose ISBN (compared as
+    ISBN-13) is in the catalogue already or on an earlier line, is rejected and reported with its line number
+    and reason; the other rows are imported.
+
+    Rows are loaded --batch-size at a time, each batch in a transaction of its own: a failed import keeps the
+    batches committed before the failure, and running it again rejects those books as already existing.
+    Exits with 0 once the whole file is read, rejected rows or not.
+    """
+    file_format = format_of(path, file_format)
+    with open_rejects(rejects_path) as rejects_file:
+        report = ImportReport(rejects_file)
+        try:
+            run_import(path, file_format, batch_size, report)
+        except READ_ERRORS as error:
+            report.echo(rejects_path)
+            raise click.ClickException(f"Stopped reading {path}: {error}") from error
+    report.echo(rejects_path)
+
+
+def run_export(connection, binary, file_format):
+    exported = 0
+    with transfer.text_writer(binary) as text, progress_bar(transfer.count_books(connection), "Exporting books") as bar:
+        for written in transfer.export_books(connection, text, file_format, EXPORT_BATCH):
+            exported += written
+            bar.update(written)
+    return exported
+
+
+@books_cli.command("export", short_help="Write every book to a CSV or JSON Lines file.")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, writable=True, allow_dash=True))
+@format_option
+def export_command(path, file_format):
+    """Write every book, in id order, to FILE: CSV with a header row, or JSON Lines (- writes stdout).
+
+    Columns (keys): id, title, author, isbn, isbn13, published_date, description, created_at, updated_at.
+    The books come from one snapshot of the catalogue, whatever is written meanwhile, and the file imports
+    back with `flask books import`. FILE appears only once complete.
+    """
+    file_format = format_of(path, file_format)
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin(), click.open_file(path, "wb", atomic=True) as binary:
+            exported = run_export(connection, binary, file_format)
+    click.echo(f"Exported {exported} books to {path}.", err=True)

@@ -1,0 +1,304 @@
+"""``flask books import`` and ``flask books export`` against the real database."""
+import csv
+import json
+
+import pytest
+from sqlalchemy import select, text
+
+from bookapi.books.models import Book
+from bookapi.books.schemas import book_schema
+from bookapi.extensions import db
+from tests.factories import BookFactory, BookPayload
+
+FIELDS = ["title", "author", "isbn", "published_date", "description"]
+EXPORT_COLUMNS = [
+    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_at", "updated_at",
+]
+
+
+def write_csv(path, rows, fields=FIELDS):
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return str(path)
+
+
+def stored_books():
+    """Every book, in id order, as the fields a file carries plus isbn13."""
+    books = db.session.scalars(select(Book).order_by(Book.id))
+    return [(b.title, b.author, b.isbn, b.isbn13, b.published_date.isoformat(), b.description) for b in books]
+
+
+def all_books():
+    return db.session.scalars(select(Book).order_by(Book.id)).all()
+
+
+def empty_catalogue():
+    db.session.execute(text("TRUNCATE books RESTART IDENTITY"))
+    db.session.commit()
+
+
+def test_import_csv_adds_valid_rows(runner, tmp_path):
+    rows = [BookPayload(), BookPayload(isbn="0-306-40615-2"), BookPayload(description="")]
+
+    result = runner.invoke(args=["books", "import", write_csv(tmp_path / "books.csv", rows)])
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 3 books, rejected 0." in result.output
+    assert stored_books() == [
+        (rows[0]["title"], rows[0]["author"], rows[0]["isbn"], rows[0]["isbn"], rows[0]["published_date"],
+         rows[0]["description"]),
+        (rows[1]["title"], rows[1]["author"], "0306406152", "9780306406157", rows[1]["published_date"],
+         rows[1]["description"]),
+        (rows[2]["title"], rows[2]["author"], rows[2]["isbn"], rows[2]["isbn"], rows[2]["published_date"], None),
+    ]
+
+
+def test_import_jsonl_adds_valid_rows(runner, tmp_path):
+    records = [BookPayload(), BookPayload(description=None)]
+    path = tmp_path / "books.jsonl"
+    path.write_text(json.dumps(records[0]) + "\n\n" + json.dumps(records[1]) + "\n", encoding="utf-8")
+
+    result = runner.invoke(args=["books", "import", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 books, rejected 0." in result.output
+    assert [(b.isbn, b.title, b.description) for b in all_books()] == [
+        (records[0]["isbn"], records[0]["title"], records[0]["description"]),
+        (records[1]["isbn"], records[1]["title"], None),
+    ]
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"title": "   "}, "title: Length must be between 1 and 255."),
+    ({"isbn": "978-0-306-40615-8"}, "isbn: ISBN-13 check digit is wrong."),
+    ({"published_date": "2021-02-30"}, "published_date: Not a valid date."),
+    ({"genre": "poetry"}, "genre: Unknown field."),
+    ({"isbn": "0-13-110362-8"}, "Duplicate of line 1 (ISBN 9780131103627)."),
+    ({"isbn": "978-0-306-40615-7"}, "ISBN 9780306406157 already exists."),
+], ids=["blank-title", "wrong-check-digit", "impossible-date", "unknown-column", "repeats-line-1", "in-catalogue"])
+def test_import_rejects_invalid_row_with_line_and_reason(runner, tmp_path, changes, reason):
+    BookFactory(isbn="0306406152")
+    first, last = BookPayload(isbn="9780131103627"), BookPayload()
+    path = write_jsonl(tmp_path / "books.jsonl", [first, {**BookPayload(), **changes}, last])
+
+    result = runner.invoke(args=["books", "import", path])
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 books, rejected 1." in result.output
+    assert f"  line 2: {reason}\n" in result.output
+    assert [b.isbn for b in all_books()] == ["0306406152", first["isbn"], last["isbn"]]
+
+
+def test_import_csv_rejects_row_with_more_cells_than_the_header(runner, tmp_path):
+    path = tmp_path / "books.csv"
+    path.write_text("title,author,isbn,published_date\nDune,Frank Herbert,9780441013593,1965-08-01,extra\n")
+
+    result = runner.invoke(args=["books", "import", str(path)])
+
+    assert result.exit_code == 0
+    assert "line 2: Has 5 fields where the header has 4." in result.output
+    assert all_books() == []
+
+
+def test_import_csv_numbers_rows_by_the_line_they_start_on(runner, tmp_path):
+    path = tmp_path / "books.csv"
+    path.write_text(
+        "title,author,isbn,published_date,description\n"
+        "\n"
+        'Dune,Frank Herbert,9780441013593,1965-08-01,"Spice.\nSand."\n'
+        "Emma,Jane Austen,9780141439587,1815-12-23,\n"
+        "Emma,Jane Austen,9780141439587,1815-12-23,\n"
+    )
+
+    result = runner.invoke(args=["books", "import", str(path)])
+
+    assert result.exit_code == 0
+    assert "  line 6: Duplicate of line 5 (ISBN 9780141439587)." in result.output
+    assert [b.description for b in all_books()] == ["Spice.\nSand.", None]
+
+
+@pytest.mark.parametrize("line, reason", [
+    ('{"title": "Dune",', "Not valid JSON: "),
+    ('["Dune", "Frank Herbert"]', "Not a JSON object."),
+], ids=["malformed", "array"])
+def test_import_jsonl_rejects_line_that_is_no_json_object(runner, tmp_path, line, reason):
+    path = tmp_path / "books.jsonl"
+    path.write_text(line + "\n")
+
+    result = runner.invoke(args=["books", "import", str(path)])
+
+    assert result.exit_code == 0
+    assert f"line 1: {reason}" in result.output
+
+
+def test_import_across_batches_loads_every_row_and_catches_repeats(runner, tmp_path):
+    books = [BookPayload() for _ in range(4)]
+    records = [books[0], books[1], books[2], {**books[3], "isbn": books[2]["isbn"]}, books[3],
+               {**BookPayload(), "isbn": books[0]["isbn"]}, BookPayload(title="")]
+
+    result = runner.invoke(args=["books", "import", "--batch-size", "2", write_jsonl(tmp_path / "b.jsonl", records)])
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 4 books, rejected 3." in result.output
+    assert "  line 4: Duplicate of line 3" in result.output
+    assert "  line 6: Duplicate of line 1" in result.output
+    assert "  line 7: title: " in result.output
+    assert [b.isbn for b in all_books()] == [book["isbn"] for book in books]
+
+
+def test_import_shows_the_first_20_rejections_and_counts_the_rest(runner, tmp_path):
+    path = write_jsonl(tmp_path / "books.jsonl", [BookPayload(title="") for _ in range(25)])
+
+    result = runner.invoke(args=["books", "import", path])
+
+    assert result.exit_code == 0
+    assert "Imported 0 books, rejected 25." in result.output
+    assert "  line 20: " in result.output
+    assert "  line 21: " not in result.output
+    assert "  ... and 5 more (--rejects FILE writes them all)." in result.output
+
+
+def test_import_writes_every_rejection_to_the_rejects_file(runner, tmp_path):
+    path = write_jsonl(tmp_path / "books.jsonl", [BookPayload(title="") for _ in range(22)] + [BookPayload()])
+    rejects = tmp_path / "rejects.csv"
+
+    result = runner.invoke(args=["books", "import", path, "--rejects", str(rejects)])
+
+    assert result.exit_code == 0
+    assert f"  ... and 2 more (all are in {rejects})." in result.output
+    with open(rejects, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["line"] for row in rows] == [str(line) for line in range(1, 23)]
+    assert rows[0]["reason"] == "title: Length must be between 1 and 255."
+
+
+def test_import_reads_stdin_with_format_option(runner):
+    record = BookPayload()
+
+    result = runner.invoke(args=["books", "import", "-", "--format", "jsonl"], input=json.dumps(record) + "\n")
+
+    assert result.exit_code == 0, result.output
+    assert [b.isbn for b in all_books()] == [record["isbn"]]
+
+
+def test_import_format_option_overrides_the_extension(runner, tmp_path):
+    path = write_csv(tmp_path / "books.txt", [BookPayload()])
+
+    result = runner.invoke(args=["books", "import", path, "--format", "CSV"])
+
+    assert result.exit_code == 0, result.output
+    assert len(all_books()) == 1
+
+
+@pytest.mark.parametrize("command", ["import", "export"])
+def test_transfer_with_unknown_format_exits_with_usage_error(runner, tmp_path, command):
+    path = tmp_path / "books.xml"
+    path.write_text("<books/>")
+
+    result = runner.invoke(args=["books", command, str(path)])
+
+    assert result.exit_code == 2
+    assert "Cannot tell the format of" in result.output
+    assert "pass --format csv|jsonl" in result.output
+
+
+def test_import_of_missing_file_exits_with_usage_error(runner, tmp_path):
+    result = runner.invoke(args=["books", "import", str(tmp_path / "missing.csv")])
+
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"title,author\n\xff\xfe\n", "codec can't decode byte 0xff"),
+    (b"title,description\nDune," + b"x" * 200_000 + b"\n", "field larger than field limit"),
+], ids=["not-utf8", "huge-field"])
+def test_import_of_unreadable_content_stops_with_message(runner, tmp_path, content, problem):
+    path = tmp_path / "books.csv"
+    path.write_bytes(content)
+
+    result = runner.invoke(args=["books", "import", str(path)])
+
+    assert result.exit_code == 1
+    assert f"Error: Stopped reading {path}: " in result.output
+    assert problem in result.output
+
+
+def test_import_stopped_by_unreadable_content_keeps_and_reports_earlier_batches(runner, tmp_path):
+    path = tmp_path / "books.jsonl"
+    path.write_bytes(b"".join(json.dumps(BookPayload()).encode() + b"\n" for _ in range(200)) + b"\xff\n")
+
+    result = runner.invoke(args=["books", "import", str(path), "--batch-size", "10"])
+
+    assert result.exit_code == 1
+    imported = len(all_books())
+    assert 0 < imported < 200
+    assert f"Imported {imported} books, rejected 0." in result.output
+
+
+def test_import_of_csv_with_only_a_header_imports_nothing(runner, tmp_path):
+    result = runner.invoke(args=["books", "import", write_csv(tmp_path / "books.csv", [])])
+
+    assert result.exit_code == 0
+    assert "Imported 0 books, rejected 0." in result.output
+
+
+@pytest.mark.parametrize("name", ["books.csv", "books.jsonl"])
+def test_export_then_import_restores_the_same_books(runner, tmp_path, name):
+    BookFactory.create_batch(3)
+    BookFactory(description=None, isbn="0131103628")
+    before = stored_books()
+    path = str(tmp_path / name)
+    runner.invoke(args=["books", "export", path])
+    empty_catalogue()
+
+    result = runner.invoke(args=["books", "import", path])
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 4 books, rejected 0." in result.output
+    assert stored_books() == before
+
+
+@pytest.mark.parametrize("name, content", [
+    ("books.csv", ",".join(EXPORT_COLUMNS) + "\r\n"),
+    ("books.ndjson", ""),
+])
+def test_export_of_empty_catalogue_writes_no_books(runner, tmp_path, name, content):
+    path = tmp_path / name
+
+    result = runner.invoke(args=["books", "export", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert f"Exported 0 books to {path}." in result.output
+    assert path.read_bytes().decode() == content
+
+
+def test_export_csv_writes_every_column_in_id_order(runner, tmp_path):
+    books = BookFactory.create_batch(2)
+    path = tmp_path / "books.csv"
+
+    runner.invoke(args=["books", "export", str(path)])
+
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == EXPORT_COLUMNS
+    assert [row["id"] for row in rows] == [str(book.id) for book in books]
+    assert rows[0]["created_at"] == books[0].created_at.isoformat()
+
+
+def test_export_jsonl_to_stdout_writes_books_as_the_api_shows_them(runner):
+    books = BookFactory.create_batch(2)
+
+    result = runner.invoke(args=["books", "export", "-", "--format", "jsonl"])
+
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records == [book_schema.dump(book) for book in books]
+    assert "Exported 2 books to -." in result.stderr
