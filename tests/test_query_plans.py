@@ -44,7 +44,7 @@ def plan_schema(app):
             "CREATE TABLE plan_check.search_words (LIKE public.search_words INCLUDING ALL)",
             FILL,
             "INSERT INTO plan_check.search_words SELECT DISTINCT lexeme FROM plan_check.books, "
-            "unnest(to_tsvector('simple', title || ' ' || author || ' ' || description))",
+            "unnest(to_tsvector('simple', title || ' ' || author))",
         ):
             db.session.execute(text(statement))
         db.session.commit()

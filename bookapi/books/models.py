@@ -73,7 +73,7 @@ class Book(db.Model):
 
 
 class SearchWord(db.Model):
-    """Every word of every book, kept by a trigger; search corrects misspelt words against them."""
+    """The words of every title and author, kept by a trigger; search corrects misspelt words against them."""
 
     __tablename__ = "search_words"
     __table_args__ = (trigram_index("ix_search_words_word_trgm", "word"),)

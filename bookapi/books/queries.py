@@ -24,10 +24,12 @@ SORT_COLUMNS = {
 }
 # Bare words of a web-search query; quoted phrases, exclusions and `or` are left as the user wrote them.
 QUERY_TOKEN = re.compile(r'"[^"]*"?|\S+')
+# A word is misspelt when no book has it; then the nearest title or author word stands in for it.
 CORRECTIONS = text("""
     SELECT w, (SELECT word FROM search_words WHERE word % w ORDER BY word <-> w LIMIT 1)
     FROM unnest(CAST(:words AS text[])) AS w
     WHERE NOT EXISTS (SELECT 1 FROM search_words WHERE word = w)
+      AND NOT EXISTS (SELECT 1 FROM books WHERE search_vector @@ plainto_tsquery('english', w))
 """)
 
 
@@ -48,7 +50,7 @@ def escape_like(value):
 
 
 def spelling_corrected(q):
-    """``q`` with each bare word that no title, author or description uses replaced by the nearest one that does."""
+    """``q`` with each bare word that no book contains replaced by the nearest word of a title or author."""
     tokens = QUERY_TOKEN.findall(q)
     words = sorted({t.lower() for t in tokens if t.isalpha() and len(t) >= 3 and t.lower() != "or"})
     if not words:
