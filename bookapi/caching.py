@@ -3,6 +3,8 @@ import hashlib
 
 from flask import abort, current_app, request
 
+CONDITIONAL_HEADERS = {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
+
 
 def entity_tag(body):
     return hashlib.blake2b(body, digest_size=16).hexdigest()
@@ -21,6 +23,8 @@ def conditional(response, weak=False, last_modified=None):
     # Caches may keep the response but must revalidate it: a cheap 304 while nothing changed.
     response.cache_control.no_cache = True
     response.vary.update(("Origin", "Accept"))
+    if not CONDITIONAL_HEADERS.intersection(request.headers.keys()):
+        return response
     return response.make_conditional(request)
 
 

@@ -4,7 +4,7 @@ from bookapi.books import bp
 from bookapi.books.batch import create_many
 from bookapi.books.models import Book
 from bookapi.books.pagination import page_links
-from bookapi.books.queries import book_by_isbn, book_row_or_404, find_books, first_or_404, get_book_or_404
+from bookapi.books.queries import book_by_isbn_or_404, book_row_or_404, find_books, get_book_or_404
 from bookapi.books.schemas import (
     book_list_args_schema,
     book_page_schema,
@@ -72,7 +72,7 @@ def get_book(book_id):
 def get_book_by_isbn(isbn):
     """Read the book with an ISBN-10 or ISBN-13, in any spelling."""
     isbn = isbn_args_schema.load({"isbn": isbn})["isbn"]
-    book = first_or_404(book_by_isbn(isbn), f"Book with ISBN {isbn} not found")
+    book = book_by_isbn_or_404(isbn)
     return conditional(jsonify(book_schema.dump(book)), last_modified=book["updated_at"])
 
 

@@ -1,0 +1,199 @@
+"""From measured runs to ratios, targets, tables and benchmarks/RESULTS.md itself."""
+from dataclasses import dataclass
+
+LOOKUP_RATIO_TARGET = 0.5
+PAGE_RATIO_TARGET = 0.4
+P99_TARGET_MS = {"lookup": 20, "page": 30}
+SCALING_TARGET = 1.3
+
+
+@dataclass
+class Run:
+    """One scenario on one app at one catalogue size: wrk's figures, or why it was not measured."""
+
+    scenario: str
+    app: str
+    books: int
+    kind: str
+    figures: dict | None = None
+    note: str = ""
+
+    @property
+    def measured(self):
+        return self.figures is not None
+
+
+def find(runs, scenario, app, books):
+    for run in runs:
+        if (run.scenario, run.app, run.books) == (scenario, app, books) and run.measured:
+            return run
+    return None
+
+
+def markdown_table(header, rows, align=None):
+    align = align or ["l"] + ["r"] * (len(header) - 1)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    return "\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in [header, rule, *rows])
+
+
+def books_label(books):
+    return f"{books // 1_000_000}M" if books >= 1_000_000 and books % 1_000_000 == 0 else f"{books // 1000}k"
+
+
+def runs_table(runs):
+    rows = []
+    for run in runs:
+        if run.measured:
+            f = run.figures
+            errors = f["socket_errors"] + f["timeouts"]
+            rows.append([run.scenario, run.app, books_label(run.books), f"{f['requests']:,}", f"{f['rps']:,.0f}",
+                         f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}", f"{f['non_2xx']:,}", f"{errors:,}",
+                         f"{f['app_cpu_ms']:.2f}", f"{f['db_cpu_ms']:.2f}"])
+        else:
+            rows.append([run.scenario, run.app, books_label(run.books), *["—"] * 5, "skipped", "—", "—"])
+    header = ["scenario", "app", "books", "requests", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors",
+              "app CPU ms/req", "db CPU ms/req"]
+    return markdown_table(header, rows, ["l", "l"] + ["r"] * 9)
+
+
+def ratio_rows(runs, sizes):
+    """Service/ceiling throughput at each size, and large/small latency for every service scenario."""
+    small, large = sizes
+    rows = []
+    for scenario in dict.fromkeys(r.scenario for r in runs if r.app == "ceiling"):
+        for books in sizes:
+            service, ceiling = find(runs, scenario, "service", books), find(runs, scenario, "ceiling", books)
+            if service and ceiling:
+                rows.append([f"{scenario}, {books_label(books)}", "service / ceiling req/s",
+                             f"{service.figures['rps'] / ceiling.figures['rps']:.2f}×"])
+                rows.append([f"{scenario}, {books_label(books)}", "service / ceiling app CPU per request",
+                             f"{service.figures['app_cpu_ms'] / max(ceiling.figures['app_cpu_ms'], 1e-9):.1f}×"])
+    for scenario in dict.fromkeys(r.scenario for r in runs if r.app == "service"):
+        before, after = find(runs, scenario, "service", small), find(runs, scenario, "service", large)
+        if before and after:
+            rows.append([scenario, f"{books_label(large)} / {books_label(small)} latency",
+                         f"p50 {scaling(before, after, 'p50_ms'):.2f}×, p99 {scaling(before, after, 'p99_ms'):.2f}×"])
+            if before.figures["db_cpu_ms"] > 0:
+                rows.append([scenario, f"{books_label(large)} / {books_label(small)} db CPU per request",
+                             f"{scaling(before, after, 'db_cpu_ms'):.2f}×"])
+    return markdown_table(["scenario", "ratio", "value"], rows, ["l", "l", "r"])
+
+
+def scaling(before, after, key):
+    return after.figures[key] / before.figures[key]
+
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+def targets(runs, sizes):
+    """``(target, measured, verdict)`` rows; targets on scenarios that were skipped read n/a."""
+    small, large = sizes
+    rows = []
+    for scenario, minimum in (("lookup", LOOKUP_RATIO_TARGET), ("page", PAGE_RATIO_TARGET)):
+        for books in sizes:
+            service, ceiling = find(runs, scenario, "service", books), find(runs, scenario, "ceiling", books)
+            target = f"{scenario} req/s ≥ {minimum}× ceiling, {books_label(books)}"
+            if service and ceiling:
+                ratio = service.figures["rps"] / ceiling.figures["rps"]
+                rows.append([target, f"{ratio:.2f}×", verdict(ratio >= minimum)])
+            else:
+                rows.append([target, "not measured", "n/a"])
+    service_runs = [r for r in runs if r.app == "service"]
+    for scenario in dict.fromkeys(r.scenario for r in service_runs):
+        kind = next(r.kind for r in service_runs if r.scenario == scenario)
+        measured = [r for r in service_runs if r.scenario == scenario and r.measured]
+        target = f"{scenario}: p99 ≤ {P99_TARGET_MS[kind]} ms"
+        if measured:
+            worst = max(r.figures["p99_ms"] for r in measured)
+            shown = ", ".join(f"{books_label(r.books)} {r.figures['p99_ms']:.1f} ms" for r in measured)
+            ceilings = [find(runs, scenario, "ceiling", r.books) for r in measured]
+            if all(ceilings):
+                shown += " (ceiling " + ", ".join(f"{c.figures['p99_ms']:.1f}" for c in ceilings) + " ms)"
+            rows.append([target, shown, verdict(worst <= P99_TARGET_MS[kind])])
+        else:
+            rows.append([target, "not available yet", "n/a"])
+    for scenario in dict.fromkeys(r.scenario for r in service_runs):
+        before, after = find(runs, scenario, "service", small), find(runs, scenario, "service", large)
+        target = f"{scenario}: {books_label(large)} p50 ≤ {SCALING_TARGET}× {books_label(small)} p50"
+        if before and after:
+            ratio = scaling(before, after, "p50_ms")
+            rows.append([target, f"{ratio:.2f}×", verdict(ratio <= SCALING_TARGET)])
+        else:
+            rows.append([target, "not available yet", "n/a"])
+    measured = [r for r in runs if r.measured]
+    non_2xx = sum(r.figures["non_2xx"] for r in measured)
+    errors = sum(r.figures["socket_errors"] + r.figures["timeouts"] for r in measured)
+    requests = sum(r.figures["requests"] for r in measured)
+    rows.append(["zero non-2xx responses (every run, both apps)",
+                 f"{non_2xx:,} non-2xx, {errors:,} socket errors or timeouts in {requests:,} requests",
+                 verdict(non_2xx == 0)])
+    return rows
+
+
+def targets_table(rows):
+    return markdown_table(["target", "measured", "verdict"], rows, ["l", "l", "l"])
+
+
+def render(context, runs, notes, micro):
+    load, sizes = context["load"], context["sizes"]
+    host = context["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (benchmarks/run.py); how to read it: [README.md](README.md).",
+        "",
+        f"- Date: {context['date']} (UTC); commit {host['commit']}",
+        f"- Machine: {host['cores']} cores (`nproc`), {host['cpu']}; load average {context['load_before']} before, "
+        f"{context['load_after']} after; Python {host['python']}, PostgreSQL {context['postgres']}",
+        f"- Servers: gunicorn with `gunicorn.conf.py` ({context['worker_kind']}), {context['workers']} workers "
+        "each, access log off (`GUNICORN_ACCESS_LOG=`), `APP_ENV=development`, `LOG_LEVEL=warning`",
+        f"- Load: wrk, {load.threads} threads, {load.connections} connections, {load.warmup} s warm-up then "
+        f"{load.duration} s measured per run, `--latency`, `--timeout {load.timeout}s`; lookups draw a random id "
+        "in 1..N per request",
+        "- Catalogues: " + "; ".join(
+            f"{c.books:,} books ({'reused' if c.fill_seconds is None else f'filled in {c.fill_seconds:.0f} s'})"
+            for c in context["catalogues"]),
+        "",
+        "## Runs",
+        "",
+        runs_table(runs),
+        "",
+        "## Ratios",
+        "",
+        ratio_rows(runs, sizes),
+        "",
+        "## Targets",
+        "",
+        targets_table(targets(runs, sizes)),
+        "",
+        "## Notes",
+        "",
+        *[f"- {note}" for note in notes],
+        *[f"- {r.scenario}, {r.books:,} books: {r.note}" for r in runs if r.note],
+        "- The deep cursor page is the second page of `sort=-id`, the end of the table: with keyset pagination "
+        "(`WHERE id < :last ORDER BY id DESC`) that costs what a page at depth ~N from the start costs.",
+        "- p99 targets: under wrk's closed loop, latency ≈ connections ÷ req/s, so they are throughput targets too; "
+        "the ceiling's own p99 on this machine is shown next to the service's.",
+        "",
+        "## Serialization (benchmarks/serialize.py)",
+        "",
+        "Best of 7 batches, µs per call, in one process (no HTTP, no database).",
+        "",
+        serialization_table(micro),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def serialization_table(micro):
+    rows = [
+        ["`book_schema.dump`, one book", f"{micro['book_dump_us']:.1f}"],
+        ["`book_schema.load`, one book (a create payload)", f"{micro['book_load_us']:.1f}"],
+        ["`book_page_schema.dump`, a page of 20", f"{micro['page_dump_us']:.1f}"],
+        ["`orjson.dumps` of one dumped book", f"{micro['book_orjson_us']:.1f}"],
+        ["`orjson.dumps` of a dumped page of 20", f"{micro['page_orjson_us']:.1f}"],
+        ["ceiling's way for a page of 20: `dict(zip())` per row + `orjson.dumps`", f"{micro['page_raw_us']:.1f}"],
+    ]
+    return "\n".join(["| what | µs |", "|---|---:|", *(f"| {what} | {us} |" for what, us in rows)])

@@ -1,0 +1,77 @@
+"""What `make bench` measures: one declarative entry per scenario, and probes for parameters still being built."""
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from . import dataset
+from .processes import http_get
+
+
+class NotAvailable(Exception):
+    """The service does not offer what a scenario needs (yet); the message says why."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One thing to measure. ``path`` may hold ``{id}`` (a random id per request); ``probe`` finds a path at run
+    time, for parameters the service may not have yet, and raises NotAvailable when it does not."""
+
+    name: str
+    app: str
+    kind: str
+    path: str = None
+    probe: object = None
+
+    def resolve(self, base_url, catalogue):
+        """``(path, note)`` for this catalogue."""
+        return (self.path, "") if self.probe is None else self.probe(base_url, catalogue)
+
+
+def probed(base_url, path):
+    status, body = http_get(base_url + path)
+    if status == 422:
+        detail = (body or {}).get("detail", "")
+        raise NotAvailable(f"not available yet: `{path}` answers 422 {detail}".rstrip())
+    if status != 200 or not isinstance(body, dict):
+        raise NotAvailable(f"`{path}` answers {status}")
+    return body
+
+
+def described(body):
+    return f"{len(body.get('items', []))} books on the page, total {body.get('total')}"
+
+
+def author_page(base_url, catalogue):
+    path = f"/api/v1/books?size=20&author={quote(catalogue.author)}"
+    return path, f"author {catalogue.author!r}: {described(probed(base_url, path))}"
+
+
+def search_page(base_url, catalogue):
+    path = f"/api/v1/books?size=20&q={dataset.RARE_WORD}"
+    return path, f"q={dataset.RARE_WORD}, in 1 book of {dataset.RARE_EVERY:,}: {described(probed(base_url, path))}"
+
+
+def deep_cursor_page(base_url, catalogue):
+    """The second page in descending id order: keyset pagination reaches it exactly as it reaches any depth."""
+    first = "/api/v1/books?size=20&sort=-id"
+    body = probed(base_url, first)
+    if not body.get("next_cursor"):
+        raise NotAvailable(f"not available yet: `{first}` gives no next_cursor")
+    token = quote(body["next_cursor"])
+    for path in (f"{first}&cursor={token}", f"/api/v1/books?size=20&cursor={token}"):
+        status, page = http_get(base_url + path)
+        if status == 200 and (page or {}).get("items"):
+            ids = [item["id"] for item in page["items"]]
+            low, high = min(ids), max(ids)
+            return path, f"`sort=-id`, second page: ids {high:,}..{low:,}, depth {low - 1:,} by id"
+    raise NotAvailable(f"the cursor from `{first}` was refused ({status})")
+
+
+SCENARIOS = (
+    Scenario("lookup", "service", "lookup", "/api/v1/books/{id}"),
+    Scenario("lookup", "ceiling", "lookup", "/books/{id}"),
+    Scenario("page", "service", "page", "/api/v1/books?size=20"),
+    Scenario("page", "ceiling", "page", "/books?size=20"),
+    Scenario("deep cursor page", "service", "page", probe=deep_cursor_page),
+    Scenario("author filter page", "service", "page", probe=author_page),
+    Scenario("full-text search", "service", "page", probe=search_page),
+)
