@@ -3,7 +3,7 @@ import hashlib
 
 from flask import abort, current_app, request
 
-CONDITIONAL_HEADERS = {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
+CONDITIONAL_HEADERS = {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"}
 
 
 def entity_tag(body):
