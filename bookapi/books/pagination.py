@@ -1,6 +1,6 @@
 """Keyset pagination: opaque, signed cursors that carry a sort position, and the conditions that resume there."""
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import orjson
@@ -37,7 +37,6 @@ class Page:
     page: int | None = None
     next_cursor: str | None = None
     prev_cursor: str | None = None
-    links: dict = field(default_factory=dict)
 
     @property
     def pages(self):

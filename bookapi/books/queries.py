@@ -184,7 +184,7 @@ def find_books(args, count_cap):
     query, size, exact = book_query(args), args["size"], args["count"] == "exact"
     if "cursor" in args:
         direction, values = decode_cursor(args["cursor"], query.keys, query.fingerprint)
-        statement = query.rows_from(direction, values, size)
+        statement, page_number = query.rows_from(direction, values, size), None
     else:
         direction, page_number = "n", args.get("page", 1)
         statement = query.first_rows(size, (page_number - 1) * size)
@@ -195,15 +195,16 @@ def find_books(args, count_cap):
     else:
         total, is_estimate = settle_count(query.matching, found[0]["capped_total"], count_cap,
                                           found[0].get("table_estimate"))
+    # One row beyond the page says whether there is more in the direction of travel.
     more = len(found) > size
     found = found[:size] if direction == "n" else found[:size][::-1]
-    page = Page(items=found, size=size, total=total, total_is_estimate=is_estimate,
-                page=None if "cursor" in args else page_number)
-    if found:
-        if (more if direction == "n" else True):
-            page.next_cursor = encode_cursor("n", query.keys, position(found[-1], query.keys), query.fingerprint)
-        if (more if direction == "p" else page.page != 1):
-            page.prev_cursor = encode_cursor("p", query.keys, position(found[0], query.keys), query.fingerprint)
+    page = Page(items=found, size=size, total=total, total_is_estimate=is_estimate, page=page_number)
+    has_next = more if direction == "n" else True
+    has_prev = more if direction == "p" else page_number != 1
+    if found and has_next:
+        page.next_cursor = encode_cursor("n", query.keys, position(found[-1], query.keys), query.fingerprint)
+    if found and has_prev:
+        page.prev_cursor = encode_cursor("p", query.keys, position(found[0], query.keys), query.fingerprint)
     return page
 
 
