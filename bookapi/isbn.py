@@ -2,8 +2,9 @@
 import re
 
 SEPARATORS = re.compile(r"[\s-]")
-ISBN10 = re.compile(r"\d{9}[\dX]")
-ISBN13 = re.compile(r"97[89]\d{10}")
+# ASCII digits only: int() would take other scripts' digits, which the database's checks (rightly) refuse.
+ISBN10 = re.compile(r"[0-9]{9}[0-9X]")
+ISBN13 = re.compile(r"97[89][0-9]{10}")
 
 
 class InvalidIsbn(ValueError):

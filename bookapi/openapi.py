@@ -12,7 +12,8 @@ PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERRORS = {
     400: "The request is malformed, a cursor is invalid, or the ISBN is already in the catalogue.",
     404: "No such resource.",
-    412: "If-Match names a version of the book that is no longer current.",
+    409: "The change conflicts with data already stored.",
+    412: "If-Match names a version that is no longer current (or, on a read, If-Unmodified-Since has passed).",
     413: "The body is larger than the configured limit.",
     415: "The body's media type is not accepted here.",
     422: "The request is well formed but its values are invalid; `errors` names each field.",
@@ -71,11 +72,13 @@ class Operation:
         if self.args is not None or self.path is not None:
             codes |= {422}
         if self.body is not None:
-            codes |= {400, 413, 415, 422}
+            codes |= {400, 409, 413, 415, 422}
         if has_path_parameters:
             codes |= {404}
         if self.preconditions:
             codes |= {412, 428}
+        if self.cached:
+            codes |= {412}
         return sorted(codes)
 
 
@@ -90,7 +93,11 @@ def operation(**description):
 
 
 def schema_name(schema):
-    name = (schema if isinstance(schema, type) else type(schema)).__name__.removesuffix("Schema")
+    """A schema's component name: its class name less "Schema", "Update" after a partial one, or its own."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    if hasattr(cls, "openapi_name"):
+        return cls.openapi_name
+    name = cls.__name__.removesuffix("Schema")
     return name + "Update" if getattr(schema, "partial", False) else name
 
 

@@ -69,3 +69,10 @@ def test_api_honours_its_openapi_document(case):
     # A schema cannot say "unused ISBN" or "page * size within the offset limit", so a schema-valid request
     # may rightly get a 400 or 422; every other check applies.
     case.call_and_validate(excluded_checks=[positive_data_acceptance])
+
+
+def test_openapi_listed_books_may_be_sparse(client):
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+
+    assert schemas["BookPage"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/ListedBook"}
+    assert "required" not in schemas["ListedBook"]

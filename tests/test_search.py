@@ -220,3 +220,9 @@ def test_lookup_by_unknown_isbn_returns_404(client):
 
 def test_lookup_by_invalid_isbn_returns_422(client):
     assert client.get(f"{BOOKS}/isbn/9780306406158").status_code == 422
+
+
+def test_search_does_not_correct_stop_words(client):
+    BookFactory(title="Forest Tales")
+
+    assert titles(client.get(f"{BOOKS}?q=for")) == []

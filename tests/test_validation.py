@@ -28,6 +28,7 @@ def catalogue(client):
         ({"isbn": "9770306406157"}, "isbn"),
         ({"isbn": "03064X6152"}, "isbn"),
         ({"isbn": 9780306406157}, "isbn"),
+        ({"isbn": "\u0660\u0664\u0664\u0661\u0661\u0667\u0662\u0667\u06617"}, "isbn"),
         ({"published_date": "not a date"}, "published_date"),
         ({"published_date": "2021-02-30"}, "published_date"),
         ({"published_date": None}, "published_date"),

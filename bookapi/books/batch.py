@@ -43,7 +43,9 @@ def create_many(items, atomic=True):
     created = {}
     if rows:
         statement = insert(Book).on_conflict_do_nothing(index_elements=["isbn13"]).returning(Book)
-        created = {book.isbn13: book for book in db.session.scalars(statement, list(rows.values()))}
+        # In ISBN order, so that concurrent batches lock the unique index in one order and cannot deadlock.
+        in_isbn_order = sorted(rows.values(), key=lambda row: row["isbn13"])
+        created = {book.isbn13: book for book in db.session.scalars(statement, in_isbn_order)}
     for index, row in rows.items():
         if row["isbn13"] not in created:
             # Another request stored this ISBN between the check and the insert.

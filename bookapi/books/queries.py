@@ -27,11 +27,13 @@ SORT_COLUMNS = {
 }
 # Bare words of a web-search query; quoted phrases, exclusions and `or` are left as the user wrote them.
 QUERY_TOKEN = re.compile(r'"[^"]*"?|\S+')
-# A word is misspelt when no book has it; then the nearest title or author word stands in for it.
+# A word is misspelt when no book has it (stop words, which search ignores, are not words to correct); then
+# the nearest title or author word stands in for it.
 CORRECTIONS = text("""
     SELECT w, (SELECT word FROM search_words WHERE word % w ORDER BY word <-> w LIMIT 1)
     FROM unnest(CAST(:words AS text[])) AS w
-    WHERE NOT EXISTS (SELECT 1 FROM search_words WHERE word = w)
+    WHERE numnode(plainto_tsquery('english', w)) > 0
+      AND NOT EXISTS (SELECT 1 FROM search_words WHERE word = w)
       AND NOT EXISTS (SELECT 1 FROM books WHERE search_vector @@ plainto_tsquery('english', w))
 """)
 

@@ -76,8 +76,14 @@ class BookListArgsSchema(Schema):
                 raise ValidationError("Must not be later than published_before.", "published_after")
 
 
+class ListedBookSchema(BookSchema):
+    """A book in a list page: `fields` may leave any of its fields out."""
+
+    openapi_name = "ListedBook"
+
+
 class BookPageSchema(Schema):
-    items = fields.Nested(BookSchema, many=True)
+    items = fields.Nested(ListedBookSchema(partial=True), many=True)
     page = fields.Integer(allow_none=True, metadata={"description": "Null when the page was reached by cursor."})
     size = fields.Integer()
     total = fields.Integer()
