@@ -28,11 +28,14 @@ def conditional(response, weak=False, last_modified=None):
     return response.make_conditional(request)
 
 
-def require_current(data):
-    """412 when If-Match names another version of ``data``; 428 when If-Match is required but absent."""
+def require_current(resource, schema):
+    """412 when If-Match names another version of ``resource``; 428 when If-Match is required but absent.
+
+    The representation is dumped and hashed only when there is an If-Match to compare it with.
+    """
     if not request.if_match:
         if current_app.config["REQUIRE_IF_MATCH"]:
             abort(428, "Send If-Match with the book's current ETag.")
         return
-    if not request.if_match.star_tag and not request.if_match.contains(representation_tag(data)):
+    if not request.if_match.star_tag and not request.if_match.contains(representation_tag(schema.dump(resource))):
         abort(412, "The book has changed since you read it: fetch it again and retry with its new ETag.")

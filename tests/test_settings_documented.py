@@ -3,13 +3,14 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-READERS = re.compile(r"""(?:environ\.get|environ\[|env_int)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
+READERS = re.compile(r"""(?:os\.environ\.get|os\.environ\[|env_int|database_url)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
 SHELL_DEFAULTS = re.compile(r"\$\{([A-Z][A-Z0-9_]+):-")
 
 
 def variables_read():
     names = set()
-    for path in [*ROOT.joinpath("bookapi").rglob("*.py"), ROOT / "gunicorn.conf.py"]:
+    for path in [*ROOT.joinpath("bookapi").rglob("*.py"), *ROOT.joinpath("benchmarks").glob("*.py"),
+                 ROOT / "gunicorn.conf.py"]:
         names |= set(READERS.findall(path.read_text()))
     for path in ROOT.joinpath("docker").glob("*.sh"):
         names |= set(SHELL_DEFAULTS.findall(path.read_text()))

@@ -38,11 +38,15 @@ CORRECTIONS = text("""
 """)
 
 
+def book_not_found(book_id):
+    abort(404, f"Book with id {book_id} not found")
+
+
 def get_book_or_404(book_id, for_update=False):
     """The book, row-locked until commit when it is about to change (so If-Match cannot race); else 404."""
     book = db.session.get(Book, book_id, with_for_update=for_update) if 0 < book_id <= MAX_ID else None
     if book is None:
-        abort(404, f"Book with id {book_id} not found")
+        book_not_found(book_id)
     return book
 
 
@@ -138,7 +142,7 @@ def first_or_404(statement, parameters, detail):
 def book_row_or_404(book_id):
     """A book as a row, for reading: lighter than loading the mapped object."""
     if not 0 < book_id <= MAX_ID:
-        abort(404, f"Book with id {book_id} not found")
+        book_not_found(book_id)
     return first_or_404(BOOK_BY_ID, {"book_id": book_id}, f"Book with id {book_id} not found")
 
 

@@ -15,7 +15,7 @@ from bookapi.books.schemas import (
     isbn_args_schema,
     message_schema,
 )
-from bookapi.caching import conditional, representation_tag, require_current
+from bookapi.caching import conditional, entity_tag, require_current
 from bookapi.extensions import db
 from bookapi.openapi import operation
 from bookapi.payloads import json_object
@@ -95,7 +95,7 @@ def patch_book(book_id):
 def delete_book(book_id):
     """Remove a book."""
     book = get_book_or_404(book_id, for_update=True)
-    require_current(book_schema.dump(book))
+    require_current(book, book_schema)
     db.session.delete(book)
     db.session.commit()
     return message_schema.dump({"message": "Book deleted successfully"})
@@ -103,7 +103,7 @@ def delete_book(book_id):
 
 def change_book(book_id, changes):
     book = get_book_or_404(book_id, for_update=True)
-    require_current(book_schema.dump(book))
+    require_current(book, book_schema)
     for field, value in changes.items():
         setattr(book, field, value)
     db.session.commit()
@@ -112,11 +112,10 @@ def change_book(book_id, changes):
 
 def tagged(book, status=200, headers=None):
     """A book's representation with the validators a following conditional request will need."""
-    data = book_schema.dump(book)
-    response = jsonify(data)
+    response = jsonify(book_schema.dump(book))
     response.status_code = status
     response.headers.extend(headers or {})
-    response.set_etag(representation_tag(data))
+    response.set_etag(entity_tag(response.get_data()))
     response.last_modified = book.updated_at
     return response
 
