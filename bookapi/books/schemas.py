@@ -2,12 +2,13 @@ from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bookapi.fields import CommaSeparated, EachItem, Isbn, JsonBoolean, Text
+from bookapi.records import RecordSchema
 
 NAME = validate.Length(min=1, max=255)
 SORT_KEYS = ("title", "author", "published_date", "created_at", "id")
 
 
-class BookSchema(Schema):
+class BookSchema(RecordSchema):
     id = fields.Integer(dump_only=True)
     title = Text(required=True, validate=NAME)
     author = Text(required=True, validate=NAME)
@@ -82,7 +83,7 @@ class ListedBookSchema(BookSchema):
     openapi_name = "ListedBook"
 
 
-class BookPageSchema(Schema):
+class BookPageSchema(RecordSchema):
     items = fields.Nested(ListedBookSchema(partial=True), many=True)
     page = fields.Integer(allow_none=True, metadata={"description": "Null when the page was reached by cursor."})
     size = fields.Integer()
@@ -103,14 +104,14 @@ class BulkArgsSchema(Schema):
     })
 
 
-class BulkItemResultSchema(Schema):
+class BulkItemResultSchema(RecordSchema):
     index = fields.Integer()
     status = fields.Integer()
     book = fields.Nested(BookSchema, allow_none=True)
     problem = fields.Dict(allow_none=True)
 
 
-class BulkResultSchema(Schema):
+class BulkResultSchema(RecordSchema):
     created = fields.Integer()
     rejected = fields.Integer()
     items = fields.List(fields.Nested(BulkItemResultSchema))
@@ -120,7 +121,7 @@ class IsbnArgsSchema(Schema):
     isbn = Isbn(required=True, metadata={"description": "ISBN-10 or ISBN-13, hyphens and spaces allowed."})
 
 
-class MessageSchema(Schema):
+class MessageSchema(RecordSchema):
     message = fields.String()
 
 
