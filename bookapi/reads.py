@@ -29,6 +29,13 @@ def execute(statement, parameters=None):
         return connection().execute(statement, parameters)
 
 
+def records(statement, parameters=None):
+    """The rows of a read as plain dicts: built in one pass, and several times cheaper to read than row mappings."""
+    result = execute(statement, parameters)
+    names = tuple(result.keys())
+    return [dict(zip(names, row)) for row in result.all()]
+
+
 def release(exception=None):
     read_connection = g.pop("read_connection", None)
     if read_connection is not None:

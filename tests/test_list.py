@@ -1,7 +1,8 @@
 """The list envelope: pages by id, and a total that stays cheap on a large table."""
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
+from bookapi.books.models import Book
 from bookapi.extensions import db
 from tests.factories import BookFactory
 
@@ -46,6 +47,22 @@ def test_list_books_above_count_cap_estimates_total(client, app, monkeypatch):
     assert body["total_is_estimate"] is True
     assert body["total"] >= 4
     assert body["pages"] == -(-body["total"] // 2)
+
+
+def test_list_books_of_a_large_table_trusts_the_planner_until_it_learns_otherwise(client, app, monkeypatch):
+    monkeypatch.setitem(app.config, "LIST_COUNT_CAP", 3)
+    books = BookFactory.create_batch(45)
+    db.session.execute(text("ANALYZE books"))
+    db.session.execute(delete(Book).where(Book.id.in_([book.id for book in books[2:]])))
+    db.session.commit()
+
+    stale = client.get(BOOKS).get_json()
+    db.session.execute(text("ANALYZE books"))
+    db.session.commit()
+    current = client.get(BOOKS).get_json()
+
+    assert (stale["total"], stale["total_is_estimate"], len(stale["items"])) == (45, True, 2)
+    assert (current["total"], current["total_is_estimate"]) == (2, False)
 
 
 def test_list_books_at_count_cap_is_exact(client, app, monkeypatch):

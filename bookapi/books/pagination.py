@@ -6,7 +6,7 @@ from datetime import date, datetime
 import orjson
 from flask import abort, current_app, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, cast, or_, tuple_
+from sqlalchemy import and_, bindparam, cast, or_, tuple_
 
 CURSOR_SALT = "bookapi.books.cursor"
 # Query parameters that do not change which rows a query selects or their order.
@@ -43,10 +43,10 @@ class Page:
         return -(-self.total // self.size) if self.page is not None else None
 
 
-def rows_after(keys, values):
-    """Rows strictly after ``values`` in the order of ``keys``."""
+def rows_after(keys):
+    """Rows strictly after the position bound as ``after_0``, ``after_1``, … in the order of ``keys``."""
     # Cast to each key's own type: a rank is a float4, and its float8 neighbour would not compare equal.
-    values = [cast(value, key.expression.type) for key, value in zip(keys, values)]
+    values = [cast(bindparam(f"after_{i}"), key.expression.type) for i, key in enumerate(keys)]
     if len({key.descending for key in keys}) == 1:
         left, right = tuple_(*(key.expression for key in keys)), tuple_(*values)
         return left < right if keys[0].descending else left > right
@@ -55,6 +55,11 @@ def rows_after(keys, values):
              keys[i].expression < values[i] if keys[i].descending else keys[i].expression > values[i])
         for i in range(len(keys))
     ))
+
+
+def position_parameters(values):
+    """The parameters of ``rows_after`` for a position."""
+    return {f"after_{i}": value for i, value in enumerate(values)}
 
 
 def query_fingerprint(args):
