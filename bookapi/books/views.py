@@ -34,7 +34,7 @@ def advertise_patch(response):
 @operation(args=book_list_args_schema, response=book_page_schema, cached=True, links=True, errors={400})
 def list_books():
     """Find books: search, filter, sort, and page by offset or by cursor."""
-    args = book_list_args_schema.load(request.args)
+    args = book_list_args_schema.load(request.args.to_dict())
     page = find_books(args, current_app.config["LIST_COUNT_CAP"])
     response = jsonify(sparse(book_page_schema.dump(page), args.get("fields")))
     response.headers["Link"] = page_links(page)
