@@ -495,4 +495,5 @@ def test_compose_override_serves_the_source_tree_with_reload(override):
     api = override["services"]["api"]
     assert ".:/app" in api["volumes"]
     assert environment(api)["APP_ENV"] == "development"
+    assert environment(api)["GUNICORN_PRELOAD"] == "false"
     assert api["command"] == [json.loads(arguments_of("CMD")[-1])[0], "--reload"]
