@@ -186,6 +186,21 @@ def test_forged_cursor_returns_400(client, shelf):
     assert "cursor" in response.get_json()["detail"]
 
 
+def test_cursor_signed_with_another_secret_key_returns_400(client, app, shelf, monkeypatch):
+    cursor = client.get(f"{BOOKS}?size=2").get_json()["next_cursor"]
+    monkeypatch.setitem(app.config, "SECRET_KEY", "another-secret-key-of-another-deployment")
+
+    assert client.get(f"{BOOKS}?size=2&cursor={cursor}").status_code == 400
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "a.b", ".", "e30.", "é.é", "e30.AAAAAAAAAAAAAAAAAAAAAA"])
+def test_malformed_cursor_returns_400(client, shelf, cursor):
+    response = client.get(f"{BOOKS}?size=2&cursor={cursor}")
+
+    assert response.status_code == 400
+    assert "cursor" in response.get_json()["detail"]
+
+
 def test_cursor_of_another_query_returns_400(client, shelf):
     cursor = client.get(f"{BOOKS}?size=2&sort=title").get_json()["next_cursor"]
 
