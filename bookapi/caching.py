@@ -2,8 +2,11 @@
 import hashlib
 
 from flask import abort, current_app, request
+from werkzeug.http import http_date, quote_etag
 
-CONDITIONAL_HEADERS = {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"}
+CONDITIONAL_HEADERS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
+# Caches may keep a response but must revalidate it: a cheap 304 while nothing changed.
+REVALIDATE = (("Cache-Control", "no-cache"), ("Vary", "Origin, Accept"))
 
 
 def entity_tag(body):
@@ -17,13 +20,12 @@ def representation_tag(data):
 
 def conditional(response, weak=False, last_modified=None):
     """Tag ``response``, set its caching headers, and turn it into a 304 when the client's copy is current."""
-    response.set_etag(entity_tag(response.get_data()), weak=weak)
+    headers = response.headers
+    headers["ETag"] = quote_etag(entity_tag(response.get_data()), weak=weak)
     if last_modified is not None:
-        response.last_modified = last_modified
-    # Caches may keep the response but must revalidate it: a cheap 304 while nothing changed.
-    response.cache_control.no_cache = True
-    response.vary.update(("Origin", "Accept"))
-    if not CONDITIONAL_HEADERS.intersection(request.headers.keys()):
+        headers["Last-Modified"] = http_date(last_modified)
+    headers.extend(REVALIDATE)
+    if not any(header in request.environ for header in CONDITIONAL_HEADERS):
         return response
     return response.make_conditional(request)
 
