@@ -8,14 +8,18 @@ on every machine and every run. Books ``1..N`` get ids ``1..N`` (the table is tr
   their own check digit; the rest store the ISBN-13 in ``isbn`` too. ``isbn13`` is always the ISBN-13.
 - Authors repeat: there are N / BOOKS_PER_AUTHOR of them, so an author filter matches about 50 books whatever N is.
 - Titles take 2-6 words and descriptions 12-40 words from fixed pools; a fifth of the books have no description.
-- Every RARE_EVERY-th book carries RARE_WORD in its title and its description, and nothing else does: a selective
-  full-text search (5 books in 10,000, 500 in 1,000,000).
+- SELECTIVE_WORD is in the title and description of SELECTIVE_MATCHES books, evenly spread, whatever N is: a
+  selective full-text search, which should cost the same at any size, as the author filter does.
+- Every RARE_EVERY-th book carries RARE_WORD in its title and its description, and nothing else does: a broad
+  full-text search whose matches grow with the catalogue (5 books in 10,000, 500 in 1,000,000).
 """
 import time
 
 BOOKS_PER_AUTHOR = 50
 RARE_WORD = "zeugma"
 RARE_EVERY = 2_000
+SELECTIVE_WORD = "quillon"
+SELECTIVE_MATCHES = 50
 # Multiplying by 3**18 (coprime with 10**9) modulo 10**9 maps row numbers to distinct 9-digit ISBN bodies.
 ISBN_SCRAMBLE = 3**18
 
@@ -84,7 +88,8 @@ FROM (
            (SELECT initcap(string_agg(
                        (%(title_words)s::text[])[1 + {unsigned_hash('i * 8 + k', 2)} %% %(title_pool)s], ' '))
               FROM generate_series(1, 2 + {unsigned_hash('i', 3)} %% 5) AS k)
-               || CASE WHEN i %% {RARE_EVERY} = 0 THEN ' {RARE_WORD.title()}' ELSE '' END AS title,
+               || CASE WHEN i %% {RARE_EVERY} = 0 THEN ' {RARE_WORD.title()}' ELSE '' END
+               || CASE WHEN i %% %(selective_every)s = 0 THEN ' {SELECTIVE_WORD.title()}' ELSE '' END AS title,
            initcap((%(first_names)s::text[])[1 + author_no %% %(first_pool)s]) || ' '
                || chr(65 + (author_no / %(first_pool)s %% 26)::int) || '. '
                || initcap((%(last_names)s::text[])[1 + author_no / (26 * %(first_pool)s) %% %(last_pool)s])
@@ -95,7 +100,8 @@ FROM (
                     SELECT string_agg((%(description_words)s::text[])[
                                1 + {unsigned_hash('i * 64 + k', 6)} %% %(description_pool)s], ' ') AS words
                     FROM generate_series(1, 12 + {unsigned_hash('i', 7)} %% 29) AS k) AS drawn)
-               || CASE WHEN i %% {RARE_EVERY} = 0 THEN ' {RARE_WORD}' ELSE '' END || '.'
+               || CASE WHEN i %% {RARE_EVERY} = 0 THEN ' {RARE_WORD}' ELSE '' END
+               || CASE WHEN i %% %(selective_every)s = 0 THEN ' {SELECTIVE_WORD}' ELSE '' END || '.'
            END AS description
     FROM (
         SELECT i,
@@ -125,7 +131,13 @@ def book_count(connection):
 
 
 def is_filled(connection, count):
-    return book_count(connection) == (count, 1, count)
+    """Whether the books are exactly this module's catalogue of ``count`` (as far as cheap checks can tell)."""
+    if book_count(connection) != (count, 1, count):
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM books WHERE search_vector @@ to_tsquery('english', %s)",
+                       (SELECTIVE_WORD,))
+        return cursor.fetchone()[0] == min(SELECTIVE_MATCHES, count)
 
 
 def fill(connection, count):
@@ -145,7 +157,7 @@ def fill(connection, count):
             cursor.execute(f"DROP INDEX {name}")
         cursor.execute("TRUNCATE books RESTART IDENTITY")
         cursor.execute(FILL, {
-            "count": count,
+            "count": count, "selective_every": max(count // SELECTIVE_MATCHES, 1),
             "authors": max(count // BOOKS_PER_AUTHOR, 1), "names": len(FIRST_NAMES) * 26 * len(LAST_NAMES),
             "title_words": TITLE_WORDS, "title_pool": len(TITLE_WORDS),
             "first_names": FIRST_NAMES, "first_pool": len(FIRST_NAMES),

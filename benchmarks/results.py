@@ -17,6 +17,7 @@ class Run:
     kind: str
     figures: dict | None = None
     note: str = ""
+    scales: bool = True
 
     @property
     def measured(self):
@@ -114,7 +115,7 @@ def targets(runs, sizes):
             rows.append([target, shown, verdict(worst <= P99_TARGET_MS[kind])])
         else:
             rows.append([target, "not available yet", "n/a"])
-    for scenario in dict.fromkeys(r.scenario for r in service_runs):
+    for scenario in dict.fromkeys(r.scenario for r in service_runs if r.scales):
         before, after = find(runs, scenario, "service", small), find(runs, scenario, "service", large)
         target = f"{scenario}: {books_label(large)} p50 ≤ {SCALING_TARGET}× {books_label(small)} p50"
         if before and after:

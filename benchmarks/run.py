@@ -154,7 +154,7 @@ class Deployment:
 
     def measure(self, scenario, load, wrk_log):
         server, backend = self.servers[scenario.app], self.backends[scenario.app]
-        run = Run(scenario.name, scenario.app, self.catalogue.books, scenario.kind)
+        run = Run(scenario.name, scenario.app, self.catalogue.books, scenario.kind, scales=scenario.scales)
         label = f"  {scenario.name:<20} {scenario.app:<8} {self.catalogue.books:>9,}"
         try:
             path, run.note = scenario.resolve(server.base_url, self.catalogue)
