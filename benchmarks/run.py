@@ -211,6 +211,16 @@ def serialization():
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def search_database_times(catalogue):
+    """benchmarks/dbtime.py on ``catalogue``: p50 and p95 database time of each search, run one at a time."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.dbtime", "--json"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600,
+                          env={**os.environ, "DATABASE_URL": catalogue.url, "LOG_LEVEL": "warning"})
+    if done.returncode != 0:
+        raise BenchmarkError(f"benchmarks/dbtime.py failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def read_only_git(*args):
     try:
         return subprocess.run(["git", "--no-optional-locks", *args], cwd=ROOT, capture_output=True, text=True,
@@ -276,9 +286,11 @@ def main():
     with open(HERE / "wrk.log", "w") as wrk_log:
         runs, notes = measure(catalogues, workers, load, wrk_log)
     context["load_after"] = "%.1f" % os.getloadavg()[0]
-    report = render(context, runs, notes, micro)
+    print(f"database time of searches on {sizes[1]:,} books, one request at a time ...", flush=True)
+    db_times = search_database_times(catalogues[1])
+    report = render(context, runs, notes, micro, db_times)
     RESULTS.write_text(report)
-    print("\n" + runs_table(runs) + "\n\n" + targets_table(targets(runs, sizes)))
+    print("\n" + runs_table(runs) + "\n\n" + targets_table(targets(runs, sizes, db_times)))
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
 
 
