@@ -15,6 +15,7 @@ def direct_field(name, field):
     """Whether ``field`` dumps its own attribute's value, through nothing but its ``_serialize``."""
     return (
         type(field).serialize is fields.Field.serialize
+        and type(field).get_value is fields.Field.get_value
         and field._CHECK_ATTRIBUTE
         and field.dump_default is missing
         and "." not in (field.attribute or name)
@@ -26,11 +27,13 @@ class RecordSchema(Schema):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        direct = not self._hooks[PRE_DUMP] and not self._hooks[POST_DUMP] and all(
-            direct_field(name, field) for name, field in self.dump_fields.items()
+        direct = (
+            not self._hooks[PRE_DUMP] and not self._hooks[POST_DUMP]
+            and type(self).get_attribute is Schema.get_attribute and self.dict_class is dict
+            and all(direct_field(name, field) for name, field in self.dump_fields.items())
         )
         self.dump_plan = tuple(
-            (field.data_key or name, field.attribute or name, field._serialize)
+            (field.data_key or name, name, field.attribute or name, field._serialize)
             for name, field in self.dump_fields.items()
         ) if direct else None
 
@@ -44,8 +47,8 @@ class RecordSchema(Schema):
         lookup = record.get if isinstance(record, Mapping) else lambda attribute, default: getattr(
             record, attribute, default)
         dumped = {}
-        for key, attribute, serialize in self.dump_plan:
+        for key, name, attribute, serialize in self.dump_plan:
             value = lookup(attribute, missing)
             if value is not missing:
-                dumped[key] = serialize(value, attribute, record)
+                dumped[key] = serialize(value, name, record)
         return dumped

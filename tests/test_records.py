@@ -70,3 +70,16 @@ def test_schema_with_a_computed_field_takes_marshmallows_way():
 
     assert schema.dump_plan is None
     assert schema.dump([{"title": "dune"}], many=True) == [{"title": "dune", "shout": "DUNE"}]
+
+
+def test_schema_with_its_own_attribute_lookup_takes_marshmallows_way():
+    class Shelved(RecordSchema):
+        title = fields.String()
+
+        def get_attribute(self, obj, attr, default):
+            return obj["volume"][attr]
+
+    schema = Shelved()
+
+    assert schema.dump_plan is None
+    assert schema.dump({"volume": {"title": "Dune"}}) == {"title": "Dune"}
