@@ -1,7 +1,7 @@
 """CLI commands: ``flask seed``, and ``flask books`` (import and export) from the books package."""
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import date, timedelta
 
 import click
@@ -69,11 +69,12 @@ class FakeBooks:
 
 @click.command("seed")
 @click.option("--count", default=100, show_default=True, type=click.IntRange(min=1), help="Books to add.")
-@click.option("--seed", "random_seed", type=int, help="Seed the generator for a repeatable catalogue.")
+@click.option("--seed", "random_seed", type=int, help="Seed the generator: the same books every time (ids may differ).")
 def seed_command(count, random_seed):
     """Fill the catalogue with realistic fake books (valid, unique ISBNs), committing every 50,000."""
     engine = db.engine
     shares = [count // LOADERS + (k < count % LOADERS) for k in range(LOADERS)]
+    stop = threading.Event()
     with click.progressbar(length=count, label="Seeding books") as bar:
         progress = threading.Lock()
 
@@ -82,20 +83,26 @@ def seed_command(count, random_seed):
                 bar.update(inserted)
 
         with ThreadPoolExecutor(LOADERS) as loaders:
-            added = sum(loaders.map(
-                lambda k: seed_share(engine, FakeBooks(random_seed, k, LOADERS), shares[k], advance),
-                [k for k in range(LOADERS) if shares[k]],
-            ))
+            futures = [loaders.submit(seed_share, engine, FakeBooks(random_seed, k, LOADERS), share, advance, stop)
+                       for k, share in enumerate(shares) if share]
+            try:
+                added = sum(future.result() for future in as_completed(futures))
+            finally:
+                # After an error in one loader, or Ctrl-C, the others stop once their current batch is in.
+                stop.set()
     click.echo(f"Added {added} books.")
 
 
-def seed_share(engine, books, count, advance):
-    """Add ``count`` books drawn from ``books`` on a connection of its own; return how many were added."""
+def seed_share(engine, books, count, advance, stop):
+    """Add ``count`` books drawn from ``books`` on a connection of its own, until done or told to ``stop``;
+    return how many were added."""
     added = 0
     with engine.connect() as connection, staging.tables(connection):
-        while added < count:
+        while added < count and not stop.is_set():
             # An ISBN drawn twice, or already in the catalogue, is skipped: the next round draws the shortfall.
             for rows in staging.read_ahead(books.batches(count - added)):
+                if stop.is_set():
+                    break
                 inserted = staging.load_new(connection, rows)
                 added += inserted
                 advance(inserted)

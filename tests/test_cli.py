@@ -1,5 +1,6 @@
 from sqlalchemy import func, select, text
 
+from bookapi import commands
 from bookapi.books.models import Book
 from bookapi.extensions import db
 from bookapi.isbn import normalize
@@ -51,3 +52,25 @@ def test_seed_redraws_isbns_already_in_the_catalogue(runner):
     assert result.exit_code == 0, result.output
     assert "Added 30 books." in result.output
     assert db.session.scalar(select(func.count(func.distinct(Book.isbn13)))) == 60
+
+
+def test_seed_streams_draw_disjoint_isbns():
+    streams = [commands.FakeBooks(seed=3, stream=k, streams=2) for k in range(2)]
+
+    drawn = [{books.isbn13() for _ in range(500)} for books in streams]
+
+    assert all(int(isbn[3:12]) % 2 == k for k, isbns in enumerate(drawn) for isbn in isbns)
+    assert not drawn[0] & drawn[1]
+
+
+def test_seed_fails_when_a_loader_fails(runner, monkeypatch):
+    def broken(connection, rows):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(commands.staging, "load_new", broken)
+
+    result = runner.invoke(args=["seed", "--count", "40"])
+
+    assert result.exit_code != 0
+    assert isinstance(result.exception, RuntimeError)
+    assert db.session.scalar(select(func.count()).select_from(Book)) == 0
