@@ -13,8 +13,9 @@ keepalive = 5
 max_requests = 10_000
 max_requests_jitter = 1_000
 # The master imports the app once and workers fork from it, so a worker replaced after max_requests serves at
-# once instead of importing everything again. The app opens no database connection before the fork. Off for
-# --reload, which can only pick up changed code in workers that import it themselves.
+# once instead of importing everything again. The app opens no database connection before the fork (a test
+# checks). New code then needs a restart of the master, not a HUP; off for --reload, which can only pick up
+# changed code in workers that import it themselves.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() in ("1", "true", "yes")
 # One line per request on stdout; GUNICORN_ACCESS_LOG= (empty) turns it off, as a benchmark wants.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
@@ -25,5 +26,5 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 def when_ready(server):
     """Before the first fork: what the import built lives as long as the workers do, so their garbage collector
-    can leave it alone (and touching it for that would copy the master's memory into each worker)."""
+    need not walk it again and again."""
     gc.freeze()

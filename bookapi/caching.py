@@ -24,7 +24,7 @@ def conditional(response, weak=False, last_modified=None):
     headers["ETag"] = quote_etag(entity_tag(response.get_data()), weak=weak)
     if last_modified is not None:
         headers["Last-Modified"] = http_date(last_modified)
-    headers.extend(REVALIDATE)
+    headers.extend(REVALIDATE)  # views set neither header; CORS merges its Vary in after this
     if not any(header in request.environ for header in CONDITIONAL_HEADERS):
         return response
     return response.make_conditional(request)

@@ -1,7 +1,8 @@
 import pytest
 
-from bookapi import create_app
+from bookapi import create_app, reads
 from bookapi.config import Config, ProductionConfig, database_url, from_environment
+from bookapi.extensions import db
 from tests.conftest import make_config
 
 
@@ -97,3 +98,12 @@ def test_cors_is_off_without_allowed_origins(client):
     response = client.get("/health", headers={"Origin": "https://books.example"})
 
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_creating_the_app_opens_no_database_connection():
+    """gunicorn builds the app in its master and forks workers from it: a connection made there would be shared."""
+    app = create_app(make_config())
+
+    with app.app_context():
+        pools = [db.engine.pool, app.extensions[reads.EXTENSION].pool]
+        assert [(pool.checkedin(), pool.checkedout()) for pool in pools] == [(0, 0), (0, 0)]

@@ -1,6 +1,8 @@
 """Finding books: full-text search, filters, sort, sparse fields and keyset cursors."""
 import pytest
+from flask import url_for
 
+from bookapi.books.pagination import signature, to_base64
 from tests.factories import BookFactory
 
 BOOKS = "/api/v1/books"
@@ -176,6 +178,19 @@ def test_link_header_points_to_first_and_next(client, shelf):
     )
 
 
+def test_link_header_escapes_what_a_url_must(client, app):
+    BookFactory.create_batch(3, author="José d'Arc & Sons")
+    query = {"author": "José d'Arc & Sons", "size": "2"}
+
+    response = client.get(BOOKS, query_string=query)
+
+    with app.test_request_context():
+        first = url_for("books.list_books", **query)
+        after = url_for("books.list_books", **query, cursor=response.get_json()["next_cursor"])
+    assert response.headers["Link"] == f'<{first}>; rel="first", <{after}>; rel="next"'
+    assert "Jos%C3%A9+d'Arc+%26+Sons" in first
+
+
 def test_forged_cursor_returns_400(client, shelf):
     cursor = client.get(f"{BOOKS}?size=2").get_json()["next_cursor"]
     payload, signature = cursor.rsplit(".", 1)
@@ -199,6 +214,14 @@ def test_malformed_cursor_returns_400(client, shelf, cursor):
 
     assert response.status_code == 400
     assert "cursor" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("payload", [b"[]", b'{"d": "n"}', b'{"d": "n", "k": ["id"], "v": ["x"], "q": 1}', b"nan"])
+def test_signed_cursor_with_a_malformed_payload_returns_400(client, app, shelf, payload):
+    with app.app_context():
+        cursor = f"{to_base64(payload)}.{to_base64(signature(payload))}"
+
+    assert client.get(f"{BOOKS}?size=2&cursor={cursor}").status_code == 400
 
 
 def test_cursor_of_another_query_returns_400(client, shelf):
