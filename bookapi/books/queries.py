@@ -26,6 +26,8 @@ from bookapi.extensions import db
 from bookapi.isbn import to_isbn13
 
 MAX_ID = 2**63 - 1
+# How a filter's argument becomes the value of its bound parameter, where it is not the argument itself.
+FILTER_VALUES = {"title": lambda title: f"%{escape_like(title)}%", "isbn": to_isbn13}
 # Bare words of a web-search query; quoted phrases, exclusions and `or` are left as the user wrote them.
 QUERY_TOKEN = re.compile(r'"[^"]*"?|\S+')
 # A word is misspelt when no book has it (stop words, which search ignores, are not words to correct); then
@@ -151,15 +153,13 @@ def book_query(args):
     if "q" in args:
         corrected = spelling_corrected(args["q"])
         conditions.append("q_corrected" if corrected else "q")
-        parameters.update({"q": args["q"], **({"corrected_q": corrected} if corrected else {})})
+        parameters["q"] = args["q"]
+        if corrected:
+            parameters["corrected_q"] = corrected
     for name in FILTERS:
         if name in args:
             conditions.append(name)
-    parameters.update({name: args[name] for name in ("author", "published_after", "published_before") if name in args})
-    if "title" in args:
-        parameters["title"] = f"%{escape_like(args['title'])}%"
-    if "isbn" in args:
-        parameters["isbn"] = to_isbn13(args["isbn"])
+            parameters[name] = FILTER_VALUES.get(name, lambda value: value)(args[name])
     return BookQuery(tuple(conditions), tuple(args.get("sort") or ()), parameters, query_fingerprint(args))
 
 

@@ -1,4 +1,4 @@
-"""The statements of list requests, built once per query *shape* and reused.
+"""The statements of book reads: the two lookups, and list statements built once per query *shape* and reused.
 
 A shape is which conditions a list has (filters, and a search with or without a spelling correction), its sort
 and which way it walks; the values a request sends are bound parameters. So a shape's statement is built and
@@ -76,6 +76,7 @@ def capped_count(matching):
 
 @lru_cache(maxsize=STATEMENT_SHAPES)
 def matching_statement(conditions):
+    """The ids of the books a shape's conditions select: what its counts count."""
     return select(Book.id).where(*(CONDITIONS[name] for name in conditions))
 
 
