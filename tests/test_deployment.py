@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 VENV_BIN = Path(sys.executable).parent
 NOBODY = 65534
-BOOT_DATABASE = "bookapi_boot_test"
 BOOT_TIMEOUT = 30
 
 
@@ -302,7 +301,9 @@ def bin_dir(account, scratch):
 def boot_database(account, bin_dir):
     """A fresh, empty database beside TEST_DATABASE_URL's, so that the boot script migrates from scratch."""
     test_url = os.environ.get("TEST_DATABASE_URL") or pytest.skip("TEST_DATABASE_URL is not set")
-    url = with_database(test_url, BOOT_DATABASE)
+    # Named after the test database, so that suites on different test databases never share it.
+    boot_name = urlsplit(test_url).path.lstrip("/") + "_boot"
+    url = with_database(test_url, boot_name)
 
     def execute(statement):
         with closing(psycopg2.connect(test_url)) as connection:
@@ -310,8 +311,8 @@ def boot_database(account, bin_dir):
             with connection.cursor() as cursor:
                 cursor.execute(statement)
 
-    execute(f"DROP DATABASE IF EXISTS {BOOT_DATABASE} WITH (FORCE)")
-    execute(f"CREATE DATABASE {BOOT_DATABASE}")
+    execute(f"DROP DATABASE IF EXISTS {boot_name} WITH (FORCE)")
+    execute(f"CREATE DATABASE {boot_name}")
     try:
         probe = account.run([bin_dir / "python", "-c", "import sys, psycopg2; psycopg2.connect(sys.argv[1])", url])
         if probe.returncode != 0:
@@ -319,7 +320,7 @@ def boot_database(account, bin_dir):
             pytest.skip(f"{account} cannot reach the PostgreSQL of TEST_DATABASE_URL ({reason})")
         yield url
     finally:
-        execute(f"DROP DATABASE IF EXISTS {BOOT_DATABASE} WITH (FORCE)")
+        execute(f"DROP DATABASE IF EXISTS {boot_name} WITH (FORCE)")
 
 
 def boot_environment(bin_dir, database_url, **settings):
