@@ -7,11 +7,14 @@ from bookapi.config import from_environment
 
 __version__ = "1.0.0"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-EXPOSED_HEADERS = ["Location", "ETag", "Last-Modified", "Link", "Retry-After", "X-Request-ID"]
+EXPOSED_HEADERS = [
+    "Location", "ETag", "Last-Modified", "Link", "Retry-After", "X-Request-ID", "RateLimit", "RateLimit-Policy",
+]
 
 
 def create_app(config_class=None):
-    from bookapi import books, commands, docs, errors, health, logs, reads
+    from bookapi import access, accounts, books, commands, docs, errors, health, limits, logs, reads, users
+    from bookapi.accounts.cli import users_cli
     from bookapi.extensions import cors, db, migrate
     from bookapi.jsonprovider import OrjsonProvider
     from bookapi.stateless import NoSessions
@@ -24,6 +27,7 @@ def create_app(config_class=None):
     app.session_interface = NoSessions()
 
     logs.init_app(app)
+    access.init_app(app)
     db.init_app(app)
     reads.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
@@ -32,8 +36,12 @@ def create_app(config_class=None):
 
     app.register_blueprint(health.bp)
     app.register_blueprint(books.bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(users.bp)
     errors.register_error_handlers(app)
     app.cli.add_command(commands.seed_command)
     app.cli.add_command(commands.books_cli)
+    app.cli.add_command(users_cli)
     docs.init_app(app)
+    limits.init_app(app)
     return app

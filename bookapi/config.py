@@ -19,6 +19,10 @@ def env_int(name, default):
     return int(os.environ.get(name, default))
 
 
+def env_bool(name, default):
+    return os.environ.get(name, str(default)).lower() in ("1", "true", "yes", "on")
+
+
 class Config:
     SERVICE_NAME = "bookapi"
     SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
@@ -42,7 +46,24 @@ class Config:
     LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1_000)
     LIST_MAX_OFFSET = env_int("LIST_MAX_OFFSET", 10_000)
     RETRY_AFTER_SECONDS = env_int("RETRY_AFTER_SECONDS", 5)
-    REQUIRE_IF_MATCH = os.environ.get("REQUIRE_IF_MATCH", "false").lower() in ("1", "true", "yes")
+    REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
+    # Access tokens: lifetimes in seconds, the claims that tie them to this service, and how they are signed
+    # (HS256 with a key derived from SECRET_KEY; or RS256, ES256 or EdDSA with a PEM private key file).
+    JWT_ACCESS_TTL = env_int("JWT_ACCESS_TTL", 15 * 60)
+    JWT_REFRESH_TTL = env_int("JWT_REFRESH_TTL", 14 * 24 * 3600)
+    JWT_ISSUER = os.environ.get("JWT_ISSUER", "bookapi")
+    JWT_AUDIENCE = os.environ.get("JWT_AUDIENCE", "bookapi")
+    JWT_ALGORITHM = os.environ.get("JWT_ALGORITHM", "HS256")
+    JWT_PRIVATE_KEY_FILE = os.environ.get("JWT_PRIVATE_KEY_FILE")
+    JWT_PUBLIC_KEY_FILE = os.environ.get("JWT_PUBLIC_KEY_FILE")
+    JWT_LEEWAY = env_int("JWT_LEEWAY", 0)
+    RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
+    RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "5/minute")
+    RATELIMIT_LOGIN_ACCOUNT = os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "10/hour")
+    RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "5/hour")
+    RATELIMIT_REFRESH = os.environ.get("RATELIMIT_REFRESH", "30/hour")
+    RATELIMIT_WRITES = os.environ.get("RATELIMIT_WRITES", "600/minute")
     JSON_SORT_KEYS = False
 
     @classmethod
@@ -50,10 +71,16 @@ class Config:
         """Refuse settings that are unsafe for this environment; ``create_app`` calls it."""
         if not cls.SQLALCHEMY_DATABASE_URI:
             raise RuntimeError("DATABASE_URL is not set")
+        if cls.JWT_ALGORITHM not in ("HS256", "RS256", "ES256", "EdDSA"):
+            raise RuntimeError(f"JWT_ALGORITHM must be HS256, RS256, ES256 or EdDSA, not {cls.JWT_ALGORITHM!r}")
+        if cls.JWT_ALGORITHM != "HS256" and not cls.JWT_PRIVATE_KEY_FILE:
+            raise RuntimeError(f"JWT_ALGORITHM={cls.JWT_ALGORITHM} needs JWT_PRIVATE_KEY_FILE")
 
 
 class TestingConfig(Config):
     TESTING = True
+    # Tests that are about limits turn them on in an app of their own.
+    RATELIMIT_ENABLED = False
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL") or Config.SQLALCHEMY_DATABASE_URI)
 
 

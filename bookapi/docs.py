@@ -5,6 +5,7 @@ import openapi_ui_bundles.redoc
 import swagger_ui
 from flask import Blueprint, render_template, send_from_directory
 
+from bookapi.access import declare_extension_views, public
 from bookapi.extensions import swagger
 from bookapi.openapi import build_spec
 
@@ -15,11 +16,13 @@ bp = Blueprint("docs", __name__)
 
 
 @bp.get("/docs/redoc/<path:filename>")
+@public
 def redoc_asset(filename):
     return send_from_directory(REDOC_ASSETS, filename, max_age=86400)
 
 
 @bp.get("/redoc")
+@public
 def redoc():
     return render_template("docs/redoc.html")
 
@@ -45,3 +48,4 @@ def init_app(app):
     }
     swagger.template = build_spec(app)
     swagger.init_app(app)
+    declare_extension_views(app, ("flasgger.", "static"))

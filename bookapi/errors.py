@@ -1,8 +1,9 @@
 """Every error leaves as an RFC 9457 problem document; this module is the one place that builds them."""
 import logging
 import re
+from contextlib import contextmanager
 
-from flask import current_app, g, request
+from flask import abort, current_app, g, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -63,6 +64,19 @@ def handle_integrity_error(error):
         return problem(400, f"Book with ISBN {duplicate['value']} already exists")
     log.warning("integrity error: %s", error.orig)
     return problem(409, "The change conflicts with data already stored.")
+
+
+@contextmanager
+def duplicate_as(constraint, detail):
+    """Within the block, a write that breaks the unique ``constraint`` is a 400 with ``detail``: the database
+    decides, so that two racing requests get one success and one 400, never a 500."""
+    try:
+        yield
+    except IntegrityError as error:
+        if getattr(error.orig.diag, "constraint_name", None) != constraint:
+            raise
+        db.session.rollback()
+        abort(400, detail)
 
 
 def handle_data_error(error):

@@ -1,4 +1,5 @@
 """Marshmallow fields shared by the resources."""
+from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields
 
 from bookapi import isbn
@@ -77,3 +78,14 @@ class EachItem(fields.List):
             return self.schema.load(item)
         except ValidationError as error:
             return error
+
+
+class Email(fields.String):
+    """An email address, trimmed, checked for its syntax only (no DNS look-up) and lower-cased."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            return validate_email(text, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as error:
+            raise ValidationError(f"Not a valid email address: {error}") from None

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import text
 
 from bookapi import __version__
+from bookapi.access import public
 from bookapi.extensions import db
 from bookapi.openapi import operation
 
@@ -29,6 +30,7 @@ health_schema = HealthSchema()
 
 
 @bp.get("/")
+@public
 @operation(response=root_schema, database=False)
 def root():
     """Name the API and point to its docs and health routes."""
@@ -39,6 +41,7 @@ def root():
 
 
 @bp.get("/health")
+@public
 @operation(response=health_schema, database=False)
 def liveness():
     """Report that the process serves requests; touches no dependency."""
@@ -48,6 +51,7 @@ def liveness():
 
 
 @bp.get("/health/ready")
+@public
 @operation(response=health_schema)
 def readiness():
     """Report whether the database answers, so traffic can be routed here."""

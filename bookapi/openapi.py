@@ -7,10 +7,15 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
 from bookapi import __version__
+from bookapi.access import access_of
+from bookapi.limits import policies_of
 
 PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERRORS = {
     400: "The request is malformed, a cursor is invalid, or the ISBN is already in the catalogue.",
+    401: "No valid bearer token: `Not authenticated` without one, `Could not validate credentials` for a bad, "
+         "expired or revoked one.",
+    403: "Signed in, but without the role this operation needs (`detail` names it), or the account is inactive.",
     404: "No such resource.",
     409: "The change conflicts with data already stored.",
     412: "If-Match names a version that is no longer current (or, on a read, If-Unmodified-Since has passed).",
@@ -18,10 +23,12 @@ ERRORS = {
     415: "The body's media type is not accepted here.",
     422: "The request is well formed but its values are invalid; `errors` names each field.",
     428: "If-Match is required (REQUIRE_IF_MATCH) and was not sent.",
+    429: "Too many requests under a rate limit; retry after `Retry-After` seconds.",
     500: "An unexpected error; the body carries a request id to quote.",
     503: "The database is unreachable or too slow; retry after `Retry-After` seconds.",
 }
 STRING = {"schema": {"type": "string"}}
+BEARER = "bearerAuth"
 CACHE_HEADERS = {
     "ETag": {**STRING, "description": "Strong for a book, weak for a list page."},
     "Cache-Control": {**STRING, "description": "`no-cache`: store, but revalidate with If-None-Match."},
@@ -110,6 +117,10 @@ def build_spec(app):
         info={"description": "A catalogue of books: find, create, read, update and delete them."},
     )
     spec.components.schema("Problem", schema=ProblemSchema)
+    spec.components.security_scheme(BEARER, {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "An access token from `POST /api/v1/auth/login`.",
+    })
     for code, description in ERRORS.items():
         spec.components.response(str(code), problem_response(description, code))
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -126,8 +137,11 @@ def build_spec(app):
 
 def problem_response(description, code):
     response = {"description": description, "content": {"application/problem+json": {"schema": "Problem"}}}
-    if code == 503:
+    if code in (429, 503):
         response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
+    if code == 401:
+        response["headers"] = {"WWW-Authenticate": {**STRING, "description": "`Bearer`, with `error=\"invalid_token\"` "
+                                                                            "for a token that was refused."}}
     return response
 
 
@@ -157,6 +171,16 @@ def success_response(meta):
     return response
 
 
+def access_codes(rule, view):
+    """The refusals an operation can answer with, from who may call it and the limits it is under."""
+    access, codes = access_of(view), set()
+    if access is not None and access.login:
+        codes |= {401, 403} if access.role else {401}
+    if policies_of(view, rule.methods):
+        codes |= {429}
+    return codes
+
+
 def describe_operation(rule, view, meta):
     parameters = path_parameters(rule, meta)
     responses = {str(meta.status): success_response(meta)}
@@ -167,7 +191,7 @@ def describe_operation(rule, view, meta):
         parameters.append(IF_MATCH)
     if meta.args is not None:
         parameters.append({"in": "query", "schema": meta.args})
-    for code in meta.error_codes(bool(PATH_PARAMETER.search(rule.rule))):
+    for code in sorted(set(meta.error_codes(bool(PATH_PARAMETER.search(rule.rule)))) | access_codes(rule, view)):
         responses[str(code)] = {"$ref": f"#/components/responses/{code}"}
     operation = {
         "operationId": rule.endpoint.replace(".", "_"),
@@ -179,4 +203,9 @@ def describe_operation(rule, view, meta):
     if meta.body is not None:
         content = {media_type: {"schema": meta.body} for media_type in meta.media_types}
         operation["requestBody"] = {"required": True, "content": content}
+    access = access_of(view)
+    if access is not None and access.login:
+        operation["security"] = [{BEARER: []}]
+        operation["description"] = f"Requires the {access.role} role or a higher one." if access.role else \
+            "Requires a signed-in account."
     return operation

@@ -2,6 +2,9 @@
 from flask import abort, request
 from werkzeug.exceptions import UnsupportedMediaType
 
+# What PATCH accepts everywhere: JSON merge patch (RFC 7396), and plain JSON meaning the same.
+PATCH_TYPES = ("application/merge-patch+json", "application/json")
+
 
 def json_object(media_types=None):
     """The request body as a dict.

@@ -1,4 +1,5 @@
 import os
+import uuid
 
 import pytest
 from flask.testing import FlaskClient
@@ -9,8 +10,10 @@ if not os.environ.get("TEST_DATABASE_URL"):
     pytest.exit("TEST_DATABASE_URL is not set: run the suite with `make test`.", returncode=2)
 
 from bookapi import create_app  # noqa: E402
+from bookapi.accounts import tokens  # noqa: E402
 from bookapi.config import TestingConfig  # noqa: E402
 from bookapi.extensions import db  # noqa: E402
+from tests.factories import UserFactory  # noqa: E402
 
 
 def make_config(**overrides):
@@ -24,6 +27,18 @@ class RequestScopedClient(FlaskClient):
     def open(self, *args, **kwargs):
         with self.application.app_context():
             return super().open(*args, **kwargs)
+
+
+def bearer(user):
+    """An Authorization header with a fresh access token for ``user`` (in an app context)."""
+    return {"Authorization": f"Bearer {tokens.access_token(user, uuid.uuid4())}"}
+
+
+def sign_in(client, user):
+    """``client``, sending an access token of ``user`` with every request."""
+    with client.application.app_context():
+        client.environ_base["HTTP_AUTHORIZATION"] = bearer(user)["Authorization"]
+    return client
 
 
 @pytest.fixture(scope="session")
@@ -43,13 +58,30 @@ def app_context(app):
     with app.app_context():
         yield
         db.session.rollback()
-        db.session.execute(text("TRUNCATE books RESTART IDENTITY"))
+        db.session.execute(text("TRUNCATE books, users, refresh_tokens, revoked_access_tokens RESTART IDENTITY"))
         db.session.commit()
 
 
 @pytest.fixture
-def client(app):
+def admin():
+    return UserFactory(role="admin")
+
+
+@pytest.fixture
+def client(app, admin):
+    """A client signed in as an admin, who may do anything; `anonymous` and `client_as` for the others."""
+    return sign_in(app.test_client(), admin)
+
+
+@pytest.fixture
+def anonymous(app):
     return app.test_client()
+
+
+@pytest.fixture
+def client_as(app):
+    """``client_as("editor")``: a client signed in as a new account with that role."""
+    return lambda role: sign_in(app.test_client(), UserFactory(role=role))
 
 
 @pytest.fixture

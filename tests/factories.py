@@ -1,6 +1,8 @@
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
+from bookapi.accounts.models import User
+from bookapi.accounts.passwords import hash_password
 from bookapi.books.models import Book
 from bookapi.extensions import db
 from bookapi.isbn import isbn13_check_digit
@@ -32,3 +34,20 @@ class BookFactory(SQLAlchemyModelFactory):
     isbn = factory.Sequence(lambda n: isbn13(500_000_000 + n))
     published_date = factory.Faker("date_object", end_datetime="-1d")
     description = factory.Faker("sentence")
+
+
+PASSWORD = "violet tractor harbour 1987"
+# Hashed once for the whole run: argon2 is slow on purpose.
+PASSWORD_HASH = hash_password(PASSWORD)
+
+
+class UserFactory(SQLAlchemyModelFactory):
+    class Meta:
+        model = User
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+    email = factory.Sequence(lambda n: f"reader{n}@example.com")
+    password_hash = PASSWORD_HASH
+    role = "user"
+    display_name = factory.Faker("name")

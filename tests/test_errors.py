@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from bookapi import create_app
+from bookapi.access import public
 from bookapi.config import TestingConfig
 from bookapi.extensions import db
 
@@ -59,18 +60,22 @@ def failing_client():
     app = create_app(TestingConfig)
 
     @app.get("/boom")
+    @public
     def boom():
         raise RuntimeError("password=hunter2 in a stack trace")
 
     @app.get("/unstorable")
+    @public
     def unstorable():
         db.session.execute(text("SELECT CAST('not a number' AS integer)"))
 
     @app.get("/bad-sql")
+    @public
     def bad_sql():
         db.session.execute(text("SELECT * FROM no_such_table"))
 
     @app.get("/conflict")
+    @public
     def conflict():
         db.session.execute(text("INSERT INTO books (title) VALUES ('no author')"))
 

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from bookapi import create_app, reads
 from bookapi.extensions import db
-from tests.conftest import make_config
+from tests.conftest import make_config, sign_in
 from tests.factories import BookPayload
 from tests.tcpproxy import TcpProxy
 
@@ -22,9 +22,9 @@ def proxy():
 
 
 @pytest.fixture
-def proxied_client(proxy):
+def proxied_client(proxy, admin):
     app = create_app(make_config(SQLALCHEMY_DATABASE_URI=proxy.url_for(os.environ["TEST_DATABASE_URL"])))
-    yield app.test_client()
+    yield sign_in(app.test_client(), admin)
     with app.app_context():
         db.engine.dispose()
         app.extensions[reads.EXTENSION].dispose()

@@ -35,8 +35,9 @@ def refuse_all(rejected):
     raise ValidationError({"items": {index: result["problem"] for index, result in sorted(rejected.items())}})
 
 
-def create_many(items, atomic=True):
-    """Store the valid books of ``items``; with ``atomic``, all of them or none (422 naming each bad item)."""
+def create_many(items, atomic=True, created_by=None):
+    """Store the valid books of ``items``, as added by ``created_by``; with ``atomic``, all of them or none (422
+    naming each bad item)."""
     rejected, rows = screen(items)
     if atomic and rejected:
         refuse_all(rejected)
@@ -44,7 +45,8 @@ def create_many(items, atomic=True):
     if rows:
         statement = insert(Book).on_conflict_do_nothing(index_elements=["isbn13"]).returning(Book)
         # In ISBN order, so that concurrent batches lock the unique index in one order and cannot deadlock.
-        in_isbn_order = sorted(rows.values(), key=lambda row: row["isbn13"])
+        in_isbn_order = sorted(({**row, "created_by": created_by} for row in rows.values()),
+                               key=lambda row: row["isbn13"])
         created = {book.isbn13: book for book in db.session.scalars(statement, in_isbn_order)}
     for index, row in rows.items():
         if row["isbn13"] not in created:

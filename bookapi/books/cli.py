@@ -109,7 +109,7 @@ def import_command(path, file_format, batch_size, rejects_path):
     """Add the books in FILE: CSV with a header row, or JSON Lines (- reads stdin).
 
     Columns (keys): title, author, isbn, published_date (YYYY-MM-DD), and optionally description; an empty
-    CSV cell is a missing value. The id, isbn13, created_at and updated_at columns that export writes are
+    CSV cell is a missing value. The id, isbn13, created_by, created_at and updated_at columns that export writes are
     ignored: the database numbers and dates new books, and isbn13 is computed again from isbn.
 
     Each row is validated as the API validates a new book. A row that fails, or whose ISBN (compared as
@@ -146,7 +146,8 @@ def run_export(connection, binary, file_format):
 def export_command(path, file_format):
     """Write every book, in id order, to FILE: CSV with a header row, or JSON Lines (- writes stdout).
 
-    Columns (keys): id, title, author, isbn, isbn13, published_date, description, created_at, updated_at.
+    Columns (keys): id, title, author, isbn, isbn13, published_date, description, created_by, created_at,
+    updated_at.
     The books come from one snapshot of the catalogue, whatever is written meanwhile, and the file imports
     back with `flask books import`. FILE appears only once complete.
     """

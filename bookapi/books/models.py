@@ -6,6 +6,7 @@ from sqlalchemy import (
     Computed,
     Date,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     String,
@@ -56,6 +57,8 @@ class Book(db.Model):
     isbn13: Mapped[str] = mapped_column(String(13), unique=True)
     published_date: Mapped[date] = mapped_column(Date)
     description: Mapped[str | None] = mapped_column(Text)
+    # Who added the book; kept as null when their account is deleted.
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -16,7 +16,8 @@ from bookapi.books.schemas import book_schema
 from bookapi.isbn import to_isbn13
 
 EXPORT_COLUMNS = (
-    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_at", "updated_at",
+    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_by", "created_at",
+    "updated_at",
 )
 # Export writes them and the API dumps them, but they are the database's to set: import skips them, so an
 # exported file re-imports as it is (new ids and timestamps, isbn13 computed again from isbn).

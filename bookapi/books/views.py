@@ -1,5 +1,6 @@
-from flask import current_app, jsonify, request, url_for
+from flask import current_app, g, jsonify, request, url_for
 
+from bookapi.access import public, requires_role
 from bookapi.books import bp
 from bookapi.books.batch import create_many
 from bookapi.books.models import Book
@@ -18,9 +19,7 @@ from bookapi.books.schemas import (
 from bookapi.caching import conditional, entity_tag, require_current
 from bookapi.extensions import db
 from bookapi.openapi import operation
-from bookapi.payloads import json_object
-
-PATCH_TYPES = ("application/merge-patch+json", "application/json")
+from bookapi.payloads import PATCH_TYPES, json_object
 
 
 @bp.after_request
@@ -31,6 +30,7 @@ def advertise_patch(response):
 
 
 @bp.get("")
+@public
 @operation(args=book_list_args_schema, response=book_page_schema, cached=True, links=True, errors={400})
 def list_books():
     """Find books: search, filter, sort, and page by offset or by cursor."""
@@ -42,24 +42,27 @@ def list_books():
 
 
 @bp.post("")
+@requires_role("editor")
 @operation(body=book_schema, response=book_schema, status=201)
 def create_book():
     """Add a book; its ISBN must not be in the catalogue yet."""
-    book = Book(**book_schema.load(json_object()))
+    book = Book(**book_schema.load(json_object()), created_by=g.user.id)
     db.session.add(book)
     db.session.commit()
     return tagged(book, 201, {"Location": url_for(".get_book", book_id=book.id)})
 
 
 @bp.post("/bulk")
+@requires_role("editor")
 @operation(body=bulk_args_schema, response=bulk_result_schema)
 def create_books():
     """Add up to 1,000 books; every item reports its own status."""
     args = bulk_args_schema.load(json_object())
-    return bulk_result_schema.dump(create_many(args["items"], atomic=args["atomic"]))
+    return bulk_result_schema.dump(create_many(args["items"], atomic=args["atomic"], created_by=g.user.id))
 
 
 @bp.get("/<int:book_id>")
+@public
 @operation(response=book_schema, cached=True)
 def get_book(book_id):
     """Read one book."""
@@ -68,6 +71,7 @@ def get_book(book_id):
 
 
 @bp.get("/isbn/<isbn>")
+@public
 @operation(path=isbn_args_schema, response=book_schema, cached=True)
 def get_book_by_isbn(isbn):
     """Read the book with an ISBN-10 or ISBN-13, in any spelling."""
@@ -77,6 +81,7 @@ def get_book_by_isbn(isbn):
 
 
 @bp.put("/<int:book_id>")
+@requires_role("editor")
 @operation(body=book_update_schema, response=book_schema, preconditions=True)
 def update_book(book_id):
     """Change the fields sent and leave the rest as they are."""
@@ -84,6 +89,7 @@ def update_book(book_id):
 
 
 @bp.patch("/<int:book_id>")
+@requires_role("editor")
 @operation(body=book_update_schema, response=book_schema, preconditions=True, media_types=PATCH_TYPES)
 def patch_book(book_id):
     """Merge-patch a book (RFC 7396): fields sent change, `null` clears the description."""
@@ -91,6 +97,7 @@ def patch_book(book_id):
 
 
 @bp.delete("/<int:book_id>")
+@requires_role("admin")
 @operation(response=message_schema, preconditions=True)
 def delete_book(book_id):
     """Remove a book."""

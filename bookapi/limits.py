@@ -1,0 +1,114 @@
+"""Rate limits (Flask-Limiter), kept in Redis so that every worker and instance shares them.
+
+A view names the limits it is under (``@rate_limited("login")``); ``init_app`` applies them with a limiter of the
+app's own, after every blueprint is registered. Authenticated writes are also limited per account
+(``RATELIMIT_WRITES``). When Redis is unreachable the limits fall back to each process's memory, with one warning,
+and move back to Redis once it answers again. Answers on limited routes carry the IETF ``RateLimit-Policy`` and
+``RateLimit`` headers (draft-ietf-httpapi-ratelimit-headers).
+"""
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import current_app, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from bookapi.access import access_of
+
+EXTENSION = "bookapi.limits"
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# Redis must answer quickly or be treated as away: a rate limit is not worth a slow request.
+REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+
+
+def login_email():
+    """The account a login names (as login normalises it): failed attempts count against the account too."""
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def caller_id():
+    return str(g.user.id)
+
+
+def failed_login(response):
+    return response.status_code == 401
+
+
+@dataclass(frozen=True)
+class Policy:
+    setting: str
+    key: Callable = get_remote_address
+    deduct_when: Callable | None = None
+
+
+POLICIES = {
+    "login": Policy("RATELIMIT_LOGIN"),
+    "login-account": Policy("RATELIMIT_LOGIN_ACCOUNT", login_email, failed_login),
+    "register": Policy("RATELIMIT_REGISTER"),
+    "refresh": Policy("RATELIMIT_REFRESH"),
+    "writes": Policy("RATELIMIT_WRITES", caller_id),
+}
+
+
+def rate_limited(*names):
+    """Declare the limits a view is under, by their names in ``POLICIES``."""
+    unknown = set(names) - set(POLICIES)
+    if unknown:
+        raise ValueError(f"unknown rate limits {sorted(unknown)}")
+
+    def mark(view):
+        view.rate_limits = names
+        return view
+
+    return mark
+
+
+def policies_of(view, methods):
+    names = list(getattr(view, "rate_limits", ()))
+    access = access_of(view)
+    if access is not None and access.login and set(methods) & set(WRITE_METHODS):
+        names.append("writes")
+    return names
+
+
+def limited(limiter, view, name):
+    policy = POLICIES[name]
+    return limiter.limit(
+        lambda: current_app.config[policy.setting], key_func=policy.key, deduct_when=policy.deduct_when, scope=name,
+    )(view)
+
+
+def advertise(response):
+    """The IETF headers for the limit nearest to running out on this request, if it was under one."""
+    request_limit = current_app.extensions[EXTENSION].current_limit
+    if request_limit is None:
+        return response
+    name, item = request_limit.request_args[-1], request_limit.limit
+    seconds_left = max(0, request_limit.reset_at - int(time.time()))
+    response.headers["RateLimit-Policy"] = f'"{name}";q={item.amount};w={item.get_expiry()}'
+    response.headers["RateLimit"] = f'"{name}";r={max(0, request_limit.remaining)};t={seconds_left}'
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, seconds_left))
+    return response
+
+
+def init_app(app):
+    """Apply the declared limits; call once every blueprint is registered."""
+    if not app.config["RATELIMIT_ENABLED"]:
+        return
+    limiter = Limiter(
+        key_func=get_remote_address, storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        storage_options=REDIS_OPTIONS if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else {},
+        in_memory_fallback_enabled=True, swallow_errors=True, key_prefix="bookapi", headers_enabled=False,
+    )
+    limiter.init_app(app)
+    methods = {rule.endpoint: rule.methods for rule in app.url_map.iter_rules()}
+    for endpoint, view in list(app.view_functions.items()):
+        for name in policies_of(view, methods.get(endpoint, ())):
+            view = limited(limiter, view, name)
+        app.view_functions[endpoint] = view
+    app.extensions[EXTENSION] = limiter
+    app.after_request(advertise)
