@@ -140,8 +140,8 @@ def problem_response(description, code):
     if code in (429, 503):
         response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
     if code == 401:
-        response["headers"] = {"WWW-Authenticate": {**STRING, "description": "`Bearer`, with `error=\"invalid_token\"` "
-                                                                            "for a token that was refused."}}
+        challenge = '`Bearer`, with `error="invalid_token"` for a token that was refused.'
+        response["headers"] = {"WWW-Authenticate": {**STRING, "description": challenge}}
     return response
 
 

@@ -12,7 +12,8 @@ from tests.factories import BookFactory, BookPayload
 
 FIELDS = ["title", "author", "isbn", "published_date", "description"]
 EXPORT_COLUMNS = [
-    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_by", "created_at", "updated_at",
+    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_by", "created_at",
+    "updated_at",
 ]
 
 

@@ -1,4 +1,4 @@
-"""Password hashing (argon2id) and the password policy (NIST SP 800-63B: length and a blocklist, no composition rules)."""
+"""Password hashing (argon2id), and the policy of NIST SP 800-63B: a length and a blocklist, no composition rules."""
 from functools import cache
 
 from argon2 import PasswordHasher

@@ -20,8 +20,9 @@ class BookSchema(RecordSchema):
     isbn13 = fields.String(dump_only=True, metadata={"example": "9780306406157"})
     published_date = fields.Date(required=True)
     description = Text(allow_none=True, validate=validate.Length(max=10_000))
-    created_by = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "The id of the account "
-                                                                             "that added the book, if it remains."})
+    created_by = fields.Integer(dump_only=True, allow_none=True, metadata={
+        "description": "The id of the account that added the book, while that account exists.",
+    })
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
