@@ -3,7 +3,7 @@ from flask import Blueprint, current_app, url_for
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from bookapi import __version__
+from bookapi import __version__, limits
 from bookapi.access import public
 from bookapi.extensions import db
 from bookapi.openapi import operation
@@ -54,9 +54,9 @@ def liveness():
 @public
 @operation(response=health_schema)
 def readiness():
-    """Report whether the database answers, so traffic can be routed here."""
+    """Report whether the database answers, so traffic can be routed here; Redis away only degrades the limits."""
     db.session.execute(text("SELECT 1"))
     return health_schema.dump({
         "status": "ready", "service": current_app.config["SERVICE_NAME"], "version": __version__,
-        "checks": {"database": "ok"},
+        "checks": {"database": "ok", **limits.readiness()},
     })

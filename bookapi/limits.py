@@ -95,6 +95,14 @@ def advertise(response):
     return response
 
 
+def readiness():
+    """``{"redis": "ok" | "degraded"}`` when the limits are kept in Redis: without it they still hold, per process."""
+    limiter = current_app.extensions.get(EXTENSION)
+    if limiter is None or not current_app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        return {}
+    return {"redis": "ok" if limiter.storage.check() else "degraded"}
+
+
 def init_app(app):
     """Apply the declared limits; call once every blueprint is registered."""
     if not app.config["RATELIMIT_ENABLED"]:

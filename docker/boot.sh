@@ -28,4 +28,6 @@ while ! output="$(flask db upgrade 2>&1)"; do
 done
 printf '%s\n' "$output"
 
+flask users purge-tokens || echo "boot: could not purge expired tokens; continuing" >&2
+
 exec gunicorn --config gunicorn.conf.py "$@" wsgi:app
