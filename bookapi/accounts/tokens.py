@@ -18,7 +18,8 @@ JWT_KEY_PERSON = b"bookapi.jwt"
 SYMMETRIC = "HS256"
 ASYMMETRIC = ("RS256", "ES256", "EdDSA")
 INVALID = 'Bearer error="invalid_token"'
-REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "iss", "aud", "jti"]
+# "ver" ties a token to the account's token_version, "fam" to the sign-in whose refresh tokens logout revokes.
+REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "iss", "aud", "jti", "ver", "fam"]
 
 
 class BearerChallenge(Unauthorized):
