@@ -1,6 +1,8 @@
 """Conditional requests: ETags and Last-Modified for reads, If-Match for writes, merge-patch."""
 import pytest
+from sqlalchemy import func, select, text
 
+from bookapi.extensions import db
 from tests.factories import BookFactory
 
 BOOKS = "/api/v1/books"
@@ -45,6 +47,27 @@ def test_get_book_not_modified_since_returns_304(client, book):
     last_modified = client.get(f"{BOOKS}/{book.id}").headers["Last-Modified"]
 
     assert client.get(f"{BOOKS}/{book.id}", headers={"If-Modified-Since": last_modified}).status_code == 304
+
+
+@pytest.fixture
+def transaction_began():
+    """The start of a transaction that has then run for a while, as one waiting for a row lock does."""
+    began = db.session.scalar(select(func.now()))
+    db.session.execute(text("SELECT pg_sleep(0.01)"))
+    return began
+
+
+def test_book_change_is_stamped_when_written_not_when_its_transaction_began(book, transaction_began):
+    book.title = "Changed"
+    db.session.commit()
+
+    assert book.updated_at > transaction_began
+
+
+def test_new_book_is_stamped_when_inserted_not_when_its_transaction_began(transaction_began):
+    book = BookFactory()
+
+    assert book.created_at == book.updated_at > transaction_began
 
 
 def test_list_page_carries_weak_etag_and_honours_it(client, book):
