@@ -1,12 +1,20 @@
-"""Conditional requests: ETags and Last-Modified for reads, If-Match for writes, merge-patch."""
+"""Conditional requests: ETags and Last-Modified for reads, If-Match and If-Unmodified-Since for both, merge-patch."""
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import func, select, text
+from werkzeug.http import http_date
 
 from bookapi.extensions import db
 from tests.factories import BookFactory
 
 BOOKS = "/api/v1/books"
 MERGE_PATCH = "application/merge-patch+json"
+# A change in the middle of a second: Last-Modified, in whole seconds, says 12:00:00.
+CHANGED_AT = datetime(2024, 5, 1, 12, 0, 0, 400_000, tzinfo=timezone.utc)
+WRITES = [("put", {"title": "Mine"}), ("patch", {"title": "Mine"}), ("delete", None)]
+# Dates the book changed at or after: a second before its change, and the second of its change.
+CHANGED_SINCE = [http_date(CHANGED_AT - timedelta(seconds=1)), http_date(CHANGED_AT)]
 
 
 @pytest.fixture
@@ -43,10 +51,24 @@ def test_get_book_after_change_returns_200_with_new_etag(client, book):
     assert response.headers["ETag"] != etag
 
 
-def test_get_book_not_modified_since_returns_304(client, book):
-    last_modified = client.get(f"{BOOKS}/{book.id}").headers["Last-Modified"]
+def test_get_book_not_modified_since_a_later_second_returns_304(client):
+    book = BookFactory(updated_at=CHANGED_AT)
 
-    assert client.get(f"{BOOKS}/{book.id}", headers={"If-Modified-Since": last_modified}).status_code == 304
+    since = http_date(CHANGED_AT + timedelta(seconds=1))
+
+    assert client.get(f"{BOOKS}/{book.id}", headers={"If-Modified-Since": since}).status_code == 304
+
+
+def test_get_book_changed_again_within_its_last_modified_second_returns_200(client):
+    book = BookFactory(updated_at=CHANGED_AT)
+    last_modified = client.get(f"{BOOKS}/{book.id}").headers["Last-Modified"]
+    book.title, book.updated_at = "Changed", CHANGED_AT + timedelta(milliseconds=300)
+    db.session.commit()
+
+    response = client.get(f"{BOOKS}/{book.id}", headers={"If-Modified-Since": last_modified})
+
+    assert response.status_code == 200
+    assert response.get_json()["title"] == "Changed"
 
 
 @pytest.fixture
@@ -90,7 +112,7 @@ def test_write_returns_the_etag_a_read_would(client, book):
     assert written.headers["ETag"] == client.get(f"{BOOKS}/{book.id}").headers["ETag"]
 
 
-@pytest.mark.parametrize("method, body", [("put", {"title": "Mine"}), ("patch", {"title": "Mine"}), ("delete", None)])
+@pytest.mark.parametrize("method, body", WRITES)
 def test_write_with_current_if_match_succeeds(client, book, method, body):
     etag = client.get(f"{BOOKS}/{book.id}").headers["ETag"]
 
@@ -99,7 +121,7 @@ def test_write_with_current_if_match_succeeds(client, book, method, body):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("method, body", [("put", {"title": "Mine"}), ("patch", {"title": "Mine"}), ("delete", None)])
+@pytest.mark.parametrize("method, body", WRITES)
 def test_write_with_stale_if_match_returns_412_and_changes_nothing(client, book, method, body):
     stale = client.get(f"{BOOKS}/{book.id}").headers["ETag"]
     client.put(f"{BOOKS}/{book.id}", json={"title": "Theirs"})
@@ -109,6 +131,72 @@ def test_write_with_stale_if_match_returns_412_and_changes_nothing(client, book,
     assert response.status_code == 412
     assert response.mimetype == "application/problem+json"
     assert client.get(f"{BOOKS}/{book.id}").get_json()["title"] == "Theirs"
+
+
+@pytest.mark.parametrize("method, body", WRITES)
+def test_write_unmodified_since_a_later_second_succeeds(client, method, body):
+    book = BookFactory(updated_at=CHANGED_AT)
+    since = http_date(CHANGED_AT + timedelta(seconds=1))
+
+    response = getattr(client, method)(f"{BOOKS}/{book.id}", json=body, headers={"If-Unmodified-Since": since})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("since", CHANGED_SINCE)
+@pytest.mark.parametrize("method, body", WRITES)
+def test_write_changed_since_if_unmodified_since_returns_412_and_changes_nothing(client, method, body, since):
+    book = BookFactory(title="Theirs", updated_at=CHANGED_AT)
+
+    response = getattr(client, method)(f"{BOOKS}/{book.id}", json=body, headers={"If-Unmodified-Since": since})
+
+    assert response.status_code == 412
+    assert response.mimetype == "application/problem+json"
+    assert client.get(f"{BOOKS}/{book.id}").get_json()["title"] == "Theirs"
+
+
+def test_write_with_if_match_ignores_if_unmodified_since(client):
+    book = BookFactory(updated_at=CHANGED_AT)
+    etag = client.get(f"{BOOKS}/{book.id}").headers["ETag"]
+
+    response = client.put(f"{BOOKS}/{book.id}", json={"title": "Mine"}, headers={
+        "If-Match": etag, "If-Unmodified-Since": CHANGED_SINCE[0],
+    })
+
+    assert response.status_code == 200
+
+
+def test_write_with_unparsable_if_unmodified_since_ignores_it(client, book):
+    response = client.put(f"{BOOKS}/{book.id}", json={"title": "Mine"}, headers={"If-Unmodified-Since": "yesterday"})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("since", CHANGED_SINCE)
+def test_get_book_changed_since_if_unmodified_since_returns_412(client, since):
+    book = BookFactory(updated_at=CHANGED_AT)
+
+    response = client.get(f"{BOOKS}/{book.id}", headers={"If-Unmodified-Since": since})
+
+    assert response.status_code == 412
+    assert response.mimetype == "application/problem+json"
+
+
+def test_get_book_unmodified_since_a_later_second_returns_200(client):
+    book = BookFactory(updated_at=CHANGED_AT)
+    since = http_date(CHANGED_AT + timedelta(seconds=1))
+
+    assert client.get(f"{BOOKS}/{book.id}", headers={"If-Unmodified-Since": since}).status_code == 200
+
+
+def test_get_book_failed_precondition_outranks_a_current_if_none_match(client):
+    book = BookFactory(updated_at=CHANGED_AT)
+    etag = client.get(f"{BOOKS}/{book.id}").headers["ETag"]
+    headers = {"If-None-Match": etag, "If-Unmodified-Since": CHANGED_SINCE[0]}
+
+    response = client.get(f"{BOOKS}/{book.id}", headers=headers)
+
+    assert response.status_code == 412
 
 
 def test_write_with_if_match_star_succeeds(client, book):
