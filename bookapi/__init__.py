@@ -3,7 +3,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from bookapi.config import from_environment
+from bookapi.config import from_environment, use_generated_secret_key
 
 __version__ = "1.0.0"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -24,6 +24,7 @@ def create_app(config_class=None):
     app.session_interface = NoSessions()
 
     logs.init_app(app)
+    use_generated_secret_key(app)
     db.init_app(app)
     reads.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
