@@ -15,11 +15,17 @@ CHANGED_AT = datetime(2024, 5, 1, 12, 0, 0, 400_000, tzinfo=timezone.utc)
 WRITES = [("put", {"title": "Mine"}), ("patch", {"title": "Mine"}), ("delete", None)]
 # Dates the book changed at or after: a second before its change, and the second of its change.
 CHANGED_SINCE = [http_date(CHANGED_AT - timedelta(seconds=1)), http_date(CHANGED_AT)]
+AFTER_THE_CHANGE = http_date(CHANGED_AT + timedelta(seconds=1))
 
 
 @pytest.fixture
 def book():
     return BookFactory(title="Original", description="Some words")
+
+
+@pytest.fixture
+def changed_book():
+    return BookFactory(title="Theirs", updated_at=CHANGED_AT)
 
 
 def test_get_book_carries_strong_etag_and_last_modified(client, book):
@@ -51,21 +57,19 @@ def test_get_book_after_change_returns_200_with_new_etag(client, book):
     assert response.headers["ETag"] != etag
 
 
-def test_get_book_not_modified_since_a_later_second_returns_304(client):
-    book = BookFactory(updated_at=CHANGED_AT)
+@pytest.mark.parametrize("header, status", [("If-Modified-Since", 304), ("If-Unmodified-Since", 200)])
+def test_get_book_with_a_date_after_its_last_change_passes_the_date_condition(client, changed_book, header, status):
+    response = client.get(f"{BOOKS}/{changed_book.id}", headers={header: AFTER_THE_CHANGE})
 
-    since = http_date(CHANGED_AT + timedelta(seconds=1))
-
-    assert client.get(f"{BOOKS}/{book.id}", headers={"If-Modified-Since": since}).status_code == 304
+    assert response.status_code == status
 
 
-def test_get_book_changed_again_within_its_last_modified_second_returns_200(client):
-    book = BookFactory(updated_at=CHANGED_AT)
-    last_modified = client.get(f"{BOOKS}/{book.id}").headers["Last-Modified"]
-    book.title, book.updated_at = "Changed", CHANGED_AT + timedelta(milliseconds=300)
+def test_get_book_changed_again_within_its_last_modified_second_returns_200(client, changed_book):
+    last_modified = client.get(f"{BOOKS}/{changed_book.id}").headers["Last-Modified"]
+    changed_book.title, changed_book.updated_at = "Changed", CHANGED_AT + timedelta(milliseconds=300)
     db.session.commit()
 
-    response = client.get(f"{BOOKS}/{book.id}", headers={"If-Modified-Since": last_modified})
+    response = client.get(f"{BOOKS}/{changed_book.id}", headers={"If-Modified-Since": last_modified})
 
     assert response.status_code == 200
     assert response.get_json()["title"] == "Changed"
@@ -134,32 +138,30 @@ def test_write_with_stale_if_match_returns_412_and_changes_nothing(client, book,
 
 
 @pytest.mark.parametrize("method, body", WRITES)
-def test_write_unmodified_since_a_later_second_succeeds(client, method, body):
-    book = BookFactory(updated_at=CHANGED_AT)
-    since = http_date(CHANGED_AT + timedelta(seconds=1))
+def test_write_unmodified_since_a_later_second_succeeds(client, changed_book, method, body):
+    headers = {"If-Unmodified-Since": AFTER_THE_CHANGE}
 
-    response = getattr(client, method)(f"{BOOKS}/{book.id}", json=body, headers={"If-Unmodified-Since": since})
+    response = getattr(client, method)(f"{BOOKS}/{changed_book.id}", json=body, headers=headers)
 
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("since", CHANGED_SINCE)
 @pytest.mark.parametrize("method, body", WRITES)
-def test_write_changed_since_if_unmodified_since_returns_412_and_changes_nothing(client, method, body, since):
-    book = BookFactory(title="Theirs", updated_at=CHANGED_AT)
-
-    response = getattr(client, method)(f"{BOOKS}/{book.id}", json=body, headers={"If-Unmodified-Since": since})
+def test_write_changed_since_if_unmodified_since_returns_412_and_changes_nothing(
+    client, changed_book, method, body, since
+):
+    response = getattr(client, method)(f"{BOOKS}/{changed_book.id}", json=body, headers={"If-Unmodified-Since": since})
 
     assert response.status_code == 412
     assert response.mimetype == "application/problem+json"
-    assert client.get(f"{BOOKS}/{book.id}").get_json()["title"] == "Theirs"
+    assert client.get(f"{BOOKS}/{changed_book.id}").get_json()["title"] == "Theirs"
 
 
-def test_write_with_if_match_ignores_if_unmodified_since(client):
-    book = BookFactory(updated_at=CHANGED_AT)
-    etag = client.get(f"{BOOKS}/{book.id}").headers["ETag"]
+def test_write_with_if_match_ignores_if_unmodified_since(client, changed_book):
+    etag = client.get(f"{BOOKS}/{changed_book.id}").headers["ETag"]
 
-    response = client.put(f"{BOOKS}/{book.id}", json={"title": "Mine"}, headers={
+    response = client.put(f"{BOOKS}/{changed_book.id}", json={"title": "Mine"}, headers={
         "If-Match": etag, "If-Unmodified-Since": CHANGED_SINCE[0],
     })
 
@@ -173,28 +175,18 @@ def test_write_with_unparsable_if_unmodified_since_ignores_it(client, book):
 
 
 @pytest.mark.parametrize("since", CHANGED_SINCE)
-def test_get_book_changed_since_if_unmodified_since_returns_412(client, since):
-    book = BookFactory(updated_at=CHANGED_AT)
-
-    response = client.get(f"{BOOKS}/{book.id}", headers={"If-Unmodified-Since": since})
+def test_get_book_changed_since_if_unmodified_since_returns_412(client, changed_book, since):
+    response = client.get(f"{BOOKS}/{changed_book.id}", headers={"If-Unmodified-Since": since})
 
     assert response.status_code == 412
     assert response.mimetype == "application/problem+json"
 
 
-def test_get_book_unmodified_since_a_later_second_returns_200(client):
-    book = BookFactory(updated_at=CHANGED_AT)
-    since = http_date(CHANGED_AT + timedelta(seconds=1))
-
-    assert client.get(f"{BOOKS}/{book.id}", headers={"If-Unmodified-Since": since}).status_code == 200
-
-
-def test_get_book_failed_precondition_outranks_a_current_if_none_match(client):
-    book = BookFactory(updated_at=CHANGED_AT)
-    etag = client.get(f"{BOOKS}/{book.id}").headers["ETag"]
+def test_get_book_failed_precondition_outranks_a_current_if_none_match(client, changed_book):
+    etag = client.get(f"{BOOKS}/{changed_book.id}").headers["ETag"]
     headers = {"If-None-Match": etag, "If-Unmodified-Since": CHANGED_SINCE[0]}
 
-    response = client.get(f"{BOOKS}/{book.id}", headers=headers)
+    response = client.get(f"{BOOKS}/{changed_book.id}", headers=headers)
 
     assert response.status_code == 412
 
