@@ -4,6 +4,7 @@ import io
 import itertools
 from contextlib import contextmanager
 from datetime import date
+from functools import partial
 from typing import NamedTuple
 
 import orjson
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from bookapi.books import staging
 from bookapi.books.models import Book
 from bookapi.books.schemas import book_schema
+from bookapi.conflicts import retry_once_on_conflict
 from bookapi.isbn import to_isbn13
 
 EXPORT_COLUMNS = (
@@ -134,7 +136,7 @@ def screened(batch):
 
 
 def load_screened(connection, rows, rejections):
-    duplicates = staging.load_returning_duplicates(connection, rows) if rows else []
+    duplicates = retry_once_on_conflict(partial(staging.load_returning_duplicates, connection, rows)) if rows else []
     rejections += [duplicate_rejection(*duplicate) for duplicate in duplicates]
     return BatchOutcome(len(rows) - len(duplicates), sorted(rejections))
 
