@@ -5,6 +5,7 @@ import json
 import pytest
 from sqlalchemy import select, text
 
+from bookapi.books import transfer
 from bookapi.books.models import Book
 from bookapi.books.schemas import book_schema
 from bookapi.extensions import db
@@ -216,10 +217,22 @@ def test_import_of_missing_file_exits_with_usage_error(runner, tmp_path):
     assert "does not exist" in result.output
 
 
+def test_import_csv_rejects_row_with_a_field_longer_than_the_csv_module_reads_by_default(runner, tmp_path):
+    rows = [BookPayload(description="x" * 200_000), BookPayload()]
+
+    result = runner.invoke(args=["books", "import", write_csv(tmp_path / "books.csv", rows)])
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 books, rejected 1." in result.output
+    assert "  line 2: description: Longer than maximum length 10000.\n" in result.output
+    assert [b.isbn for b in all_books()] == [rows[1]["isbn"]]
+
+
 @pytest.mark.parametrize("content, problem", [
     (b"title,author\n\xff\xfe\n", "codec can't decode byte 0xff"),
-    (b"title,description\nDune," + b"x" * 200_000 + b"\n", "field larger than field limit"),
-], ids=["not-utf8", "huge-field"])
+    (b"title,description\nDune,x\nEmma,\"" + b"x" * (transfer.CSV_FIELD_LIMIT + 1),
+     "line 3: field larger than field limit"),
+], ids=["not-utf8", "field-over-the-limit"])
 def test_import_of_unreadable_content_stops_with_message(runner, tmp_path, content, problem):
     path = tmp_path / "books.csv"
     path.write_bytes(content)

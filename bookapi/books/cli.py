@@ -118,7 +118,8 @@ def import_command(path, file_format, batch_size, rejects_path):
 
     Rows are loaded --batch-size at a time, each batch in a transaction of its own: a failed import keeps the
     batches committed before the failure, and running it again rejects those books as already existing.
-    Exits with 0 once the whole file is read, rejected rows or not.
+    Exits with 0 once the whole file is read, rejected rows or not. A CSV field over 16,777,216 characters (as
+    when a quote is never closed) stops the import at the line its row starts on.
     """
     file_format = format_of(path, file_format)
     with open_rejects(rejects_path) as rejects_file:

@@ -23,6 +23,10 @@ EXPORT_COLUMNS = (
 # Export writes them and the API dumps them, but they are the database's to set: import skips them, so an
 # exported file re-imports as it is (new ids and timestamps, isbn13 computed again from isbn).
 READ_ONLY_FIELDS = frozenset(name for name, field in book_schema.fields.items() if field.dump_only)
+# The csv module refuses fields over 131,072 characters, and the error stops the whole file. Far longer than any
+# valid value (a description is 10,000 characters at most), a field up to this long reaches validation and is
+# rejected with its line; past it, as with a quote never closed, reading stops rather than fill the memory.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
 
 
 class Rejection(NamedTuple):
@@ -63,18 +67,27 @@ def text_writer(binary):
 
 
 def csv_records(text):
-    """``(line, record)`` per data row, empty cells left out (an empty description is none); or its Rejection."""
+    """``(line, record)`` per data row, empty cells left out (an empty description is none); or its Rejection.
+
+    A row the csv module cannot read raises ``csv.Error`` naming the line the row starts on.
+    """
+    # The limit is the process's: set here, where it is needed, rather than on import.
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(text)
-    header = [name.strip() for name in next(reader, [])]
-    end = reader.line_num
-    for cells in reader:
-        start, end = end + 1, reader.line_num
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            yield Rejection(start, f"Has {len(cells)} fields where the header has {len(header)}.")
-        else:
-            yield start, {name: cell for name, cell in zip(header, cells) if cell != ""}
+    end = 0
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        end = reader.line_num
+        for cells in reader:
+            start, end = end + 1, reader.line_num
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                yield Rejection(start, f"Has {len(cells)} fields where the header has {len(header)}.")
+            else:
+                yield start, {name: cell for name, cell in zip(header, cells) if cell != ""}
+    except csv.Error as error:
+        raise csv.Error(f"line {end + 1}: {error}") from error
 
 
 def jsonl_records(text):
