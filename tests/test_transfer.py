@@ -180,6 +180,34 @@ def test_import_writes_every_rejection_to_the_rejects_file(runner, tmp_path):
     assert rows[0]["reason"] == "title: Length must be between 1 and 255."
 
 
+HOSTILE_KEY = "genre\nImported 999 books, rejected 0.\x1b]0;pwned\x07\u202e"
+ESCAPED_REASON = "genre\\nImported 999 books, rejected 0.\\x1b]0;pwned\\x07\\u202e: Unknown field."
+
+
+@pytest.fixture
+def hostile_jsonl(tmp_path):
+    """A file whose only book has an unknown field named with a line break, a terminal escape sequence and a
+    right-to-left override."""
+    return write_jsonl(tmp_path / "books.jsonl", [{**BookPayload(), HOSTILE_KEY: "x"}])
+
+
+def test_import_prints_non_printable_characters_of_a_reason_escaped(runner, hostile_jsonl):
+    result = runner.invoke(args=["books", "import", hostile_jsonl])
+
+    assert result.exit_code == 0
+    assert result.output.endswith(f"Imported 0 books, rejected 1.\n  line 1: {ESCAPED_REASON}\n")
+
+
+def test_import_writes_non_printable_characters_of_a_reason_escaped_to_the_rejects_file(
+        runner, hostile_jsonl, tmp_path):
+    rejects = tmp_path / "rejects.csv"
+
+    runner.invoke(args=["books", "import", hostile_jsonl, "--rejects", str(rejects)])
+
+    with open(rejects, newline="", encoding="utf-8") as file:
+        assert list(csv.DictReader(file)) == [{"line": "1", "reason": ESCAPED_REASON}]
+
+
 def test_import_reads_stdin_with_format_option(runner):
     record = BookPayload()
 

@@ -56,6 +56,17 @@ def progress_bar(length, label):
     return click.progressbar(length=length, label=label, file=sys.stderr)
 
 
+def printable(text):
+    """``text`` with every character that is not printable written as its Python escape (``\\n``, ``\\x1b``, …).
+
+    A reason quotes the file (a field name, say): raw, a line break could forge report lines, an escape
+    sequence drive the terminal, and a bidirectional control reorder what is shown.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class ImportReport:
     """Totals of an import, its first rejections for the terminal, and every rejection for ``--rejects``."""
 
@@ -68,11 +79,12 @@ class ImportReport:
             self.rejects.writerow(["line", "reason"])
 
     def add(self, outcome):
+        rejections = [rejection._replace(reason=printable(rejection.reason)) for rejection in outcome.rejections]
         self.imported += outcome.imported
-        self.rejected += len(outcome.rejections)
-        self.shown += outcome.rejections[:SHOWN_REJECTIONS - len(self.shown)]
+        self.rejected += len(rejections)
+        self.shown += rejections[:SHOWN_REJECTIONS - len(self.shown)]
         if self.rejects:
-            self.rejects.writerows(outcome.rejections)
+            self.rejects.writerows(rejections)
 
     def echo(self, rejects_path):
         click.echo(f"Imported {self.imported} books, rejected {self.rejected}.")
@@ -114,7 +126,8 @@ def import_command(path, file_format, batch_size, rejects_path):
 
     Each row is validated as the API validates a new book. A row that fails, or whose ISBN (compared as
     ISBN-13) is in the catalogue already or on an earlier line, is rejected and reported with its line number
-    and reason; the other rows are imported.
+    and reason (a character that is not printable, from a field name say, shown as an escape such as \\n or
+    \\x1b); the other rows are imported.
 
     Rows are loaded --batch-size at a time, each batch in a transaction of its own: a failed import keeps the
     batches committed before the failure, and running it again rejects those books as already existing.
