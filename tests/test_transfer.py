@@ -354,6 +354,25 @@ def test_export_then_import_csv_restores_titles_that_start_like_formulas_or_with
     assert [book.title for book in all_books()] == TRICKY_TITLES
 
 
+@ESCAPING
+def test_export_then_import_csv_keeps_an_empty_description_apart_from_none(runner, tmp_path, escaping):
+    BookFactory(description="")
+    BookFactory(description=None)
+
+    result = export_then_import(runner, tmp_path / "books.csv", *escaping)
+
+    assert result.exit_code == 0, result.output
+    assert [book.description for book in all_books()] == ["", None]
+
+
+def test_import_csv_reads_a_lone_apostrophe_as_an_empty_text_and_an_empty_cell_as_none(runner, tmp_path):
+    path = write_csv(tmp_path / "books.csv", [BookPayload(description="'"), BookPayload(description="")])
+
+    runner.invoke(args=["books", "import", path])
+
+    assert [book.description for book in all_books()] == ["", None]
+
+
 def test_import_csv_takes_off_only_an_apostrophe_that_export_puts_in_front(runner, tmp_path):
     titles = ["'=1+1", "''", "'Tis Pity She's a Whore"]
     path = write_csv(tmp_path / "books.csv", [BookPayload(title=title) for title in titles])

@@ -130,9 +130,9 @@ def import_command(path, file_format, batch_size, rejects_path, escape_formulas)
     """Add the books in FILE: CSV with a header row, or JSON Lines (- reads stdin).
 
     Columns (keys): title, author, isbn, published_date (YYYY-MM-DD), and optionally description. In CSV an
-    empty cell is a missing value (no description). A ' in front of = + - @, a tab, a carriage return or
-    another ' is taken off: export puts it there so that spreadsheets show formulas rather than run them
-    (--no-escape-formulas keeps it). The id, isbn13, created_at and
+    empty cell is a missing value (no description), and a cell holding only ' is an empty text. A ' in front
+    of = + - @, a tab, a carriage return or another ' is taken off: export puts it there so that spreadsheets
+    show formulas rather than run them (--no-escape-formulas keeps it). The id, isbn13, created_at and
     updated_at columns that export writes are ignored: the database numbers and dates new books, and isbn13
     is computed again from isbn.
 
@@ -179,8 +179,9 @@ def export_command(path, file_format, escape_formulas):
 
     In CSV, a cell that a spreadsheet would run as a formula (one starting with = + - @, a tab or a carriage
     return) gets a ' in front, which spreadsheets show as it is and import takes off again; so does a text
-    starting with ' followed by one of those or another ', so that it reads back unchanged.
-    --no-escape-formulas writes formulas as they are, for files no spreadsheet opens.
+    starting with ' followed by one of those, another ' or nothing, so that it reads back unchanged. No
+    description is an empty cell, an empty one a lone '. --no-escape-formulas writes formulas as they are,
+    for files no spreadsheet opens.
     """
     file_format = format_of(path, file_format)
     with db.engine.connect() as connection:
