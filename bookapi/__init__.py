@@ -11,7 +11,7 @@ EXPOSED_HEADERS = ["Location", "ETag", "Last-Modified", "Link", "Retry-After", "
 
 
 def create_app(config_class=None):
-    from bookapi import books, commands, docs, errors, health, logs, reads
+    from bookapi import books, commands, conflicts, docs, errors, health, logs, reads
     from bookapi.extensions import cors, db, migrate
     from bookapi.jsonprovider import OrjsonProvider
     from bookapi.stateless import NoSessions
@@ -33,6 +33,7 @@ def create_app(config_class=None):
 
     app.register_blueprint(health.bp)
     app.register_blueprint(books.bp)
+    conflicts.init_app(app)
     errors.register_error_handlers(app)
     app.cli.add_command(commands.seed_command)
     app.cli.add_command(commands.books_cli)

@@ -12,7 +12,8 @@ PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERRORS = {
     400: "The request is malformed, a cursor is invalid, or the ISBN is already in the catalogue.",
     404: "No such resource.",
-    409: "The change conflicts with data already stored.",
+    409: "The change conflicts with data already stored, or lost to concurrent writes twice (a deadlock or a "
+         "serialization failure); nothing was stored, and sending it again is safe.",
     412: "If-Match names a version that is no longer current, or (without If-Match) the book changed at or after "
          "the If-Unmodified-Since date.",
     413: "The body is larger than the configured limit.",
@@ -84,7 +85,8 @@ class Operation:
         if has_path_parameters:
             codes |= {404}
         if self.preconditions:
-            codes |= {412, 428}
+            # 409 too: every write, a DELETE included, can lose to concurrent writes twice.
+            codes |= {409, 412, 428}
         if self.cached:
             codes |= {412}
         return sorted(codes)
