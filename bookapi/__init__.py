@@ -3,7 +3,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from bookapi.config import from_environment
+from bookapi.config import from_environment, use_generated_secret_key
 
 __version__ = "1.0.0"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -13,7 +13,7 @@ EXPOSED_HEADERS = [
 
 
 def create_app(config_class=None):
-    from bookapi import access, accounts, books, commands, docs, errors, health, limits, logs, reads, users
+    from bookapi import access, accounts, books, commands, conflicts, docs, errors, health, limits, logs, reads, users
     from bookapi.accounts.cli import users_cli
     from bookapi.extensions import cors, db, migrate
     from bookapi.jsonprovider import OrjsonProvider
@@ -27,6 +27,7 @@ def create_app(config_class=None):
     app.session_interface = NoSessions()
 
     logs.init_app(app)
+    use_generated_secret_key(app)
     access.init_app(app)
     db.init_app(app)
     reads.init_app(app)
@@ -38,6 +39,7 @@ def create_app(config_class=None):
     app.register_blueprint(books.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(users.bp)
+    conflicts.init_app(app)
     errors.register_error_handlers(app)
     app.cli.add_command(commands.seed_command)
     app.cli.add_command(commands.books_cli)

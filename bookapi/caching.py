@@ -1,4 +1,4 @@
-"""HTTP validators: ETags and Last-Modified on reads, If-Match preconditions on writes."""
+"""HTTP validators: ETags and Last-Modified on reads, preconditions on reads and writes (RFC 9110 §13.2.2)."""
 import hashlib
 
 from flask import abort, current_app, request
@@ -7,6 +7,7 @@ from werkzeug.http import http_date, quote_etag
 CONDITIONAL_HEADERS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
 # Caches may keep a response but must revalidate it: a cheap 304 while nothing changed.
 REVALIDATE = (("Cache-Control", "no-cache"), ("Vary", "Origin, Accept"))
+CHANGED = "It has changed since the version that If-Match or If-Unmodified-Since names: read it again and retry."
 
 
 def entity_tag(body):
@@ -19,25 +20,62 @@ def representation_tag(data):
 
 
 def conditional(response, weak=False, last_modified=None):
-    """Tag ``response``, set its caching headers, and turn it into a 304 when the client's copy is current."""
+    """Tag ``response``, set its caching headers, and answer the client's preconditions: 412 when one fails, 304
+    when its copy is current."""
+    tag = entity_tag(response.get_data())
     headers = response.headers
-    headers["ETag"] = quote_etag(entity_tag(response.get_data()), weak=weak)
+    headers["ETag"] = quote_etag(tag, weak=weak)
     if last_modified is not None:
         headers["Last-Modified"] = http_date(last_modified)
     headers.extend(REVALIDATE)  # views set neither header; CORS merges its Vary in after this
     if not any(header in request.environ for header in CONDITIONAL_HEADERS):
         return response
-    return response.make_conditional(request)
+    # If-Match compares strongly, so a weak tag matches only "*".
+    if precondition_fails(lambda: None if weak else tag, last_modified):
+        abort(412, CHANGED)
+    if not_modified(tag, last_modified):
+        response.status_code = 304
+    return response
 
 
 def require_current(resource, schema):
-    """412 when If-Match names another version of ``resource``; 428 when If-Match is required but absent.
+    """412 when If-Match names another version of ``resource``, or, without If-Match, when it changed since
+    If-Unmodified-Since; 428 when If-Match is required but absent.
 
     The representation is dumped and hashed only when there is an If-Match to compare it with.
     """
-    if not request.if_match:
-        if current_app.config["REQUIRE_IF_MATCH"]:
-            abort(428, "Send If-Match with the book's current ETag.")
-        return
-    if not request.if_match.star_tag and not request.if_match.contains(representation_tag(schema.dump(resource))):
-        abort(412, "The book has changed since you read it: fetch it again and retry with its new ETag.")
+    if not request.if_match and current_app.config["REQUIRE_IF_MATCH"]:
+        abort(428, "Send If-Match with the book's current ETag.")
+    if precondition_fails(lambda: representation_tag(schema.dump(resource)), resource.updated_at):
+        abort(412, CHANGED)
+
+
+def precondition_fails(current_tag, last_modified):
+    """Steps 1 and 2 of RFC 9110 §13.2.2: If-Match when sent, else If-Unmodified-Since.
+
+    ``current_tag()`` gives the strong ETag If-Match is compared with (None if there is none); it is called only
+    when If-Match names tags.
+    """
+    if_match = request.if_match
+    if if_match:
+        return not if_match.star_tag and not if_match.contains(current_tag())
+    since = request.if_unmodified_since
+    return since is not None and last_modified is not None and changed_since(last_modified, since)
+
+
+def not_modified(tag, last_modified):
+    """Steps 3 and 4 of RFC 9110 §13.2.2, for GET and HEAD: If-None-Match when sent, else If-Modified-Since."""
+    if_none_match = request.if_none_match
+    if if_none_match:
+        return if_none_match.contains_weak(tag)
+    since = request.if_modified_since
+    return since is not None and last_modified is not None and not changed_since(last_modified, since)
+
+
+def changed_since(last_modified, date):
+    """Whether a resource last modified at ``last_modified`` (to the microsecond) changed at or after ``date``.
+
+    An HTTP date has whole seconds, so a change within its second counts as a change: a Last-Modified date cannot
+    tell two versions of the same second apart, and a 304 (or a write) on the strength of it could be stale.
+    """
+    return last_modified >= date

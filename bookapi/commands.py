@@ -3,12 +3,14 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import date, timedelta
+from functools import partial
 
 import click
 from faker import Faker
 
 from bookapi.books import staging
 from bookapi.books.cli import books_cli
+from bookapi.conflicts import retry_once_on_conflict
 from bookapi.extensions import db
 from bookapi.isbn import isbn13_check_digit
 
@@ -103,7 +105,7 @@ def seed_share(engine, books, count, advance, stop):
             for rows in staging.read_ahead(books.batches(count - added)):
                 if stop.is_set():
                     break
-                inserted = staging.load_new(connection, rows)
+                inserted = retry_once_on_conflict(partial(staging.load_new, connection, rows))
                 added += inserted
                 advance(inserted)
     return added

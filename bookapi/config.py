@@ -1,11 +1,19 @@
 """Configuration classes, read from the environment (and an optional ``.env``)."""
+import logging
 import os
+import secrets
+import tempfile
+from pathlib import Path
 
 from dotenv import load_dotenv
 
 load_dotenv()
 
-DEFAULT_SECRET_KEY = "dev-only-change-me"
+logger = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+# Once the default in development, and so public: production refuses it although it is long enough.
+PUBLISHED_SECRET_KEY = "dev-only-change-me"
+MIN_SECRET_KEY_LENGTH = 16
 
 
 def database_url(url):
@@ -25,7 +33,9 @@ def env_bool(name, default):
 
 class Config:
     SERVICE_NAME = "bookapi"
-    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    # Unset in development: a random key is generated once and kept here (see use_generated_secret_key).
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    GENERATED_SECRET_KEY_FILE = ROOT / ".data" / "secret_key"
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_size": env_int("DB_POOL_SIZE", 10),
@@ -81,6 +91,7 @@ class TestingConfig(Config):
     TESTING = True
     # Tests that are about limits turn them on in an app of their own.
     RATELIMIT_ENABLED = False
+    SECRET_KEY = os.environ.get("SECRET_KEY") or "testing-only-not-a-secret"
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL") or Config.SQLALCHEMY_DATABASE_URI)
 
 
@@ -88,7 +99,8 @@ class ProductionConfig(Config):
     @classmethod
     def check(cls):
         super().check()
-        if cls.SECRET_KEY == DEFAULT_SECRET_KEY or len(cls.SECRET_KEY) < 16:
+        key = cls.SECRET_KEY
+        if not key or key == PUBLISHED_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH:
             raise RuntimeError("SECRET_KEY must be set to a random value of at least 16 characters in production")
 
 
@@ -101,3 +113,47 @@ def from_environment():
     if name not in CONFIGS:
         raise RuntimeError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
     return CONFIGS[name]
+
+
+def use_generated_secret_key(app):
+    """Without SECRET_KEY (development: production refuses to start), sign with a random key kept on disk, so that
+    ``make run`` needs no setting and no key is public. Every process that starts the app reads the same file:
+    gunicorn's workers, its preloading master, the flask commands and later starts."""
+    if app.config["SECRET_KEY"]:
+        return
+    path = Path(app.config["GENERATED_SECRET_KEY_FILE"])
+    try:
+        key, generated = kept_secret_key(path)
+    except OSError as error:
+        raise RuntimeError(f"SECRET_KEY is not set and no key can be kept in {path}: {error}") from error
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise RuntimeError(f"SECRET_KEY is not set and {path} holds no usable key: delete it to have one generated")
+    app.config["SECRET_KEY"] = key
+    if generated:
+        logger.warning("SECRET_KEY is not set: generated a random key and kept it in %s", path)
+    else:
+        logger.info("SECRET_KEY is not set: signing with the key kept in %s", path)
+
+
+def kept_secret_key(path):
+    """The key in ``path`` and whether this call generated it.
+
+    A new key is written to a temporary file (created with mode 0600) and hard-linked into place: the file appears
+    whole or not at all, and when processes race, the first link wins and the others read its key.
+    """
+    generated = False
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32) + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            os.link(temporary, path)
+            generated = True
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip(), generated

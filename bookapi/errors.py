@@ -10,6 +10,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from bookapi.conflicts import is_conflict
 from bookapi.extensions import db
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,19 @@ def handle_data_error(error):
     return problem(422, "A value could not be stored: it is out of range or malformed.")
 
 
+def handle_operational_error(error):
+    if is_conflict(error):
+        return handle_transaction_conflict(error)
+    return handle_database_unavailable(error)
+
+
+def handle_transaction_conflict(error):
+    # A write view gets here after losing twice: conflicts.retry_once_on_conflict has run it once more.
+    db.session.rollback()
+    log.warning("transaction conflict: %s", error.orig.pgcode)
+    return problem(409, "The change collided with a concurrent one and was not stored; send it again.")
+
+
 def handle_database_unavailable(error):
     db.session.rollback()
     log.error("database unavailable: %s", error)
@@ -102,7 +116,7 @@ def register_error_handlers(app):
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(DataError, handle_data_error)
-    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(OperationalError, handle_operational_error)
     app.register_error_handler(InterfaceError, handle_database_unavailable)
     app.register_error_handler(PoolTimeoutError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -21,6 +21,7 @@ class Base(DeclarativeBase):
 
 # Objects stay readable after commit, so a view can dump what it just wrote without another SELECT.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate()
+# flask db check (run by the suite) then also catches a column default the migrations do not set.
+migrate = Migrate(compare_server_default=True)
 cors = CORS()
 swagger = Swagger(parse=False)

@@ -6,7 +6,8 @@ import uuid
 from flask import g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
-ACCEPTABLE_REQUEST_ID = re.compile(r"[\w.:-]{1,128}")
+# ASCII only: the id goes into log lines and back out in a header, where other letters are mangled or refused.
+ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class RequestIdFilter(logging.Filter):

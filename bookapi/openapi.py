@@ -17,8 +17,10 @@ ERRORS = {
          "expired or revoked one.",
     403: "Signed in, but without the role this operation needs (`detail` names it), or the account is inactive.",
     404: "No such resource.",
-    409: "The change conflicts with data already stored.",
-    412: "If-Match names a version that is no longer current (or, on a read, If-Unmodified-Since has passed).",
+    409: "The change conflicts with data already stored, or lost to concurrent writes twice (a deadlock or a "
+         "serialization failure); nothing was stored, and sending it again is safe.",
+    412: "If-Match names a version that is no longer current, or (without If-Match) the book changed at or after "
+         "the If-Unmodified-Since date.",
     413: "The body is larger than the configured limit.",
     415: "The body's media type is not accepted here.",
     422: "The request is well formed but its values are invalid; `errors` names each field.",
@@ -33,9 +35,16 @@ CACHE_HEADERS = {
     "ETag": {**STRING, "description": "Strong for a book, weak for a list page."},
     "Cache-Control": {**STRING, "description": "`no-cache`: store, but revalidate with If-None-Match."},
 }
+# Dates have whole seconds, so a book that changed within the second a date names counts as changed since it.
+IF_UNMODIFIED_SINCE = {"in": "header", "name": "If-Unmodified-Since", **STRING,
+                       "description": "An HTTP date, used when If-Match is absent: 412 when the book changed at or "
+                                      "after it, within that second too (a list page ignores it)."}
 REQUEST_VALIDATORS = [
     {"in": "header", "name": "If-None-Match", **STRING, "description": "ETags you hold: 304 when one is current."},
-    {"in": "header", "name": "If-Modified-Since", **STRING, "description": "An HTTP date: 304 when not modified."},
+    {"in": "header", "name": "If-Modified-Since", **STRING,
+     "description": "An HTTP date, used when If-None-Match is absent: 304 when the book last changed before it, "
+                    "200 when it changed at or after it, within that second too (a list page ignores it)."},
+    IF_UNMODIFIED_SINCE,
 ]
 IF_MATCH = {"in": "header", "name": "If-Match", **STRING,
             "description": "The ETag you read; a stale one gets 412. Optional unless REQUIRE_IF_MATCH is on."}
@@ -83,7 +92,8 @@ class Operation:
         if has_path_parameters:
             codes |= {404}
         if self.preconditions:
-            codes |= {412, 428}
+            # 409 too: every write, a DELETE included, can lose to concurrent writes twice.
+            codes |= {409, 412, 428}
         if self.cached:
             codes |= {412}
         return sorted(codes)
@@ -188,7 +198,7 @@ def describe_operation(rule, view, meta):
         parameters += REQUEST_VALIDATORS
         responses["304"] = {"description": "Not modified: your copy is current."}
     if meta.preconditions:
-        parameters.append(IF_MATCH)
+        parameters += [IF_MATCH, IF_UNMODIFIED_SINCE]
     if meta.args is not None:
         parameters.append({"in": "query", "schema": meta.args})
     for code in sorted(set(meta.error_codes(bool(PATH_PARAMETER.search(rule.rule)))) | access_codes(rule, view)):

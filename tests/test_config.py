@@ -1,9 +1,14 @@
+import multiprocessing
+import stat
+
 import pytest
 
 from bookapi import create_app, reads
-from bookapi.config import Config, ProductionConfig, database_url, from_environment
+from bookapi.config import Config, ProductionConfig, TestingConfig, database_url, from_environment
 from bookapi.extensions import db
 from tests.conftest import make_config
+
+WORKERS = 6
 
 
 @pytest.mark.parametrize(
@@ -21,6 +26,15 @@ def test_database_url_is_pinned_to_psycopg2(url, expected):
 
 def test_production_refuses_default_secret_key():
     config = type("Prod", (ProductionConfig,), {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg2://db/x"})
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(config)
+
+
+def test_production_refuses_the_once_published_development_key():
+    config = type("Prod", (ProductionConfig,), {
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg2://db/x", "SECRET_KEY": "dev-only-change-me",
+    })
 
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app(config)
@@ -107,3 +121,71 @@ def test_creating_the_app_opens_no_database_connection():
     with app.app_context():
         pools = [db.engine.pool, app.extensions[reads.EXTENSION].pool]
         assert [(pool.checkedin(), pool.checkedout()) for pool in pools] == [(0, 0), (0, 0)]
+
+
+@pytest.fixture
+def development(tmp_path):
+    """Development settings with no SECRET_KEY, keeping their generated key in a directory of the test's own."""
+    return type("Development", (Config,), {
+        "SECRET_KEY": None, "SQLALCHEMY_DATABASE_URI": TestingConfig.SQLALCHEMY_DATABASE_URI,
+        "GENERATED_SECRET_KEY_FILE": tmp_path / ".data" / "secret_key",
+    })
+
+
+def test_development_without_secret_key_generates_a_random_one(development, tmp_path):
+    other = type("Elsewhere", (development,), {"GENERATED_SECRET_KEY_FILE": tmp_path / "elsewhere" / "secret_key"})
+
+    key = create_app(development).config["SECRET_KEY"]
+
+    assert len(key) == 64
+    assert key != create_app(other).config["SECRET_KEY"]
+
+
+def test_development_keeps_its_generated_key_readable_by_the_owner_only(development):
+    key = create_app(development).config["SECRET_KEY"]
+
+    kept = development.GENERATED_SECRET_KEY_FILE
+    assert kept.read_text().strip() == key
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+
+def test_development_reads_back_the_key_an_earlier_start_generated(development):
+    first = create_app(development).config["SECRET_KEY"]
+
+    assert create_app(development).config["SECRET_KEY"] == first
+
+
+def test_development_logs_that_it_generated_a_key(development, capsys):
+    create_app(development)
+
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "SECRET_KEY" in line]
+    assert "WARNING" in line
+    assert f"generated a random key and kept it in {development.GENERATED_SECRET_KEY_FILE}" in line
+
+
+def start_worker(development, barrier, keys):
+    barrier.wait()
+    keys.put(create_app(development).config["SECRET_KEY"])
+
+
+def test_development_workers_starting_at_once_share_one_generated_key(development):
+    """gunicorn without preloading starts every worker's app at once; all must sign cursors with the same key."""
+    context = multiprocessing.get_context("fork")
+    barrier, keys = context.Barrier(WORKERS), context.Queue()
+    workers = [context.Process(target=start_worker, args=(development, barrier, keys)) for _ in range(WORKERS)]
+    for worker in workers:
+        worker.start()
+    started = [keys.get(timeout=30) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+
+    assert len(set(started)) == 1
+    assert [path.name for path in development.GENERATED_SECRET_KEY_FILE.parent.iterdir()] == ["secret_key"]
+
+
+def test_development_refuses_a_kept_key_file_without_a_usable_key(development):
+    development.GENERATED_SECRET_KEY_FILE.parent.mkdir()
+    development.GENERATED_SECRET_KEY_FILE.write_text("\n")
+
+    with pytest.raises(RuntimeError, match="secret_key"):
+        create_app(development)

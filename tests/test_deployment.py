@@ -152,6 +152,17 @@ def test_dockerfile_copies_only_what_runs():
     assert sorted(copied_sources()) == what_runs
 
 
+def test_image_carries_no_secret_key():
+    """Development keeps the key it generates in .data/: the build context leaves that out, and no instruction
+    sets a key, so an image runs only with the SECRET_KEY it is given."""
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+
+    assert ignored[0] == "*"
+    assert [line for line in ignored if line.startswith("!") and line.lstrip("!/").startswith(".data")] == []
+    assert "SECRET_KEY" not in DOCKERFILE.read_text()
+
+
 def test_dockerfile_command_runs_the_boot_script():
     workdir = arguments_of("WORKDIR")[-1]
     assert json.loads(arguments_of("CMD")[-1]) == [f"{workdir}/docker/boot.sh"]

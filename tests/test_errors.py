@@ -1,5 +1,6 @@
 """Every error body is one RFC 9457 shape."""
 import logging
+import re
 
 import pytest
 from sqlalchemy import text
@@ -53,6 +54,14 @@ def test_unsafe_request_id_is_replaced(client):
     response = client.get("/health", headers={"X-Request-ID": "bad id <script>" + "x" * 200})
 
     assert len(response.headers["X-Request-ID"]) == 32
+
+
+# A header arrives as Latin-1 text, so UTF-8 "ê" is "Ãª": two letters to a Unicode-aware pattern.
+@pytest.mark.parametrize("request_id", ["lb-é-1234", "lb-\u00c3\u00aa-1234"])
+def test_non_ascii_request_id_is_replaced(client, request_id):
+    response = client.get("/health", headers={"X-Request-ID": request_id})
+
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
 
 
 @pytest.fixture

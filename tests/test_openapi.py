@@ -43,6 +43,14 @@ def test_openapi_request_schema_is_the_validating_schema(client):
     assert book["properties"]["id"]["readOnly"] is True
 
 
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_openapi_book_operations_take_if_unmodified_since(client, method):
+    operation = client.get("/openapi.json").get_json()["paths"]["/api/v1/books/{book_id}"][method]
+
+    assert "If-Unmodified-Since" in [parameter["name"] for parameter in operation["parameters"]]
+    assert "412" in operation["responses"]
+
+
 def isbn_spellings():
     """Valid ISBN-10s and ISBN-13s, bare or hyphenated, so fuzzed books get past the check digit."""
     isbn10 = st.from_regex(r"\A[0-9]{9}\Z").map(lambda first9: first9 + isbn10_check_digit(first9))

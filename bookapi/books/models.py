@@ -59,9 +59,12 @@ class Book(db.Model):
     description: Mapped[str | None] = mapped_column(Text)
     # Who added the book; kept as null when their account is deleted.
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # updated_at is the Last-Modified date, so it is taken when the row is written, not when the transaction began
+    # (now()): a change that waited for a row lock is then never dated before the version it replaces. An insert
+    # has no earlier version; one time for its whole statement keeps created_at equal to updated_at.
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.statement_timestamp())
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+        DateTime(timezone=True), server_default=func.statement_timestamp(), onupdate=func.clock_timestamp()
     )
     # The search document lives in the table for its index, but no book needs to load it.
     search_vector: Unmapped[str | None] = unmapped_column(TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True))

@@ -31,24 +31,30 @@ DROP_TABLES = text("DROP TABLE IF EXISTS staged_books, staged_isbns")
 LIFT_STATEMENT_TIMEOUT = text("SET LOCAL statement_timeout = 0")
 COPY_STAGED = f"COPY staged_books ({', '.join(COLUMNS)}) FROM STDIN"
 
+# Every writer inserts books in ISBN-13 order (bulk create too): two writers that meet on some ISBNs then wait
+# for each other's ISBNs in one order, never each for the other's, so they cannot deadlock.
 INSERT_NEW = text(f"""
     INSERT INTO books ({BOOK_COLUMNS})
-    SELECT {BOOK_COLUMNS} FROM staged_books
+    SELECT {BOOK_COLUMNS} FROM staged_books ORDER BY isbn13
     ON CONFLICT (isbn13) DO NOTHING
 """)
 
 # The first line of each ISBN not met in an earlier batch is inserted; every other staged row comes back with
 # the line it repeats (earlier in this batch, or in an earlier one), or with no line when the catalogue had it.
-# All parts of the statement see one snapshot, so staged_isbns is read before this batch adds to it.
+# All parts of the statement see one snapshot, so staged_isbns is read before this batch adds to it. Books are
+# numbered in file order, then inserted in ISBN-13 order like every other writer's.
 INSERT_NEW_RETURNING_THE_REST = text(f"""
     WITH staged AS (
         SELECT s.*, min(s.line) OVER (PARTITION BY s.isbn13) AS first_line, earlier.line AS earlier_line
         FROM staged_books s LEFT JOIN staged_isbns earlier USING (isbn13)
     ), fresh AS (
         SELECT * FROM staged WHERE line = first_line AND earlier_line IS NULL
+    ), numbered AS (
+        SELECT nextval(pg_get_serial_sequence('books', 'id')) AS id, *
+        FROM (SELECT * FROM fresh ORDER BY line) in_file_order
     ), inserted AS (
-        INSERT INTO books ({BOOK_COLUMNS})
-        SELECT {BOOK_COLUMNS} FROM fresh ORDER BY line
+        INSERT INTO books (id, {BOOK_COLUMNS})
+        SELECT id, {BOOK_COLUMNS} FROM numbered ORDER BY isbn13
         ON CONFLICT (isbn13) DO NOTHING
         RETURNING isbn13
     ), remembered AS (
