@@ -11,7 +11,7 @@ EXPOSED_HEADERS = ["Location", "ETag", "Last-Modified", "Link", "Retry-After", "
 
 
 def create_app(config_class=None):
-    from bookapi import books, commands, docs, errors, health, logs, reads
+    from bookapi import books, commands, docs, errors, health, logs, reads, security
     from bookapi.extensions import cors, db, migrate
     from bookapi.jsonprovider import OrjsonProvider
     from bookapi.stateless import NoSessions
@@ -29,6 +29,7 @@ def create_app(config_class=None):
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     if app.config["ALLOWED_ORIGINS"]:
         cors.init_app(app, origins=app.config["ALLOWED_ORIGINS"], expose_headers=EXPOSED_HEADERS)
+    security.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(books.bp)

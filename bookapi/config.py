@@ -37,6 +37,7 @@ class Config:
     }
     REDIS_URL = os.environ.get("REDIS_URL")
     ALLOWED_ORIGINS = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    STRICT_TRANSPORT_SECURITY = None
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1_000)
@@ -58,6 +59,9 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    # Production is served over HTTPS only: browsers refuse plain HTTP to this host for a year after a visit.
+    STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+
     @classmethod
     def check(cls):
         super().check()
