@@ -7,12 +7,11 @@ from bookapi.config import from_environment
 
 __version__ = "1.0.0"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-EXPOSED_HEADERS = ["Location", "ETag", "Last-Modified", "Link", "Retry-After", "X-Request-ID"]
 
 
 def create_app(config_class=None):
     from bookapi import books, commands, docs, errors, health, logs, reads, security
-    from bookapi.extensions import cors, db, migrate
+    from bookapi.extensions import db, migrate
     from bookapi.jsonprovider import OrjsonProvider
     from bookapi.stateless import NoSessions
 
@@ -27,8 +26,6 @@ def create_app(config_class=None):
     db.init_app(app)
     reads.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
-    if app.config["ALLOWED_ORIGINS"]:
-        cors.init_app(app, origins=app.config["ALLOWED_ORIGINS"], expose_headers=EXPOSED_HEADERS)
     security.init_app(app)
 
     app.register_blueprint(health.bp)

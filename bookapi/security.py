@@ -1,7 +1,9 @@
-"""Browser-facing hardening: security headers on every response."""
+"""Browser-facing hardening: security headers on every response, and CORS for the allowed origins only."""
 import secrets
 
 from flask import g
+
+from bookapi.extensions import cors
 
 # A JSON response loads nothing, runs nothing and may not be framed.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -28,6 +30,16 @@ COMMON_HEADERS = (
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
 )
+# What a page on an allowed origin may send: the bearer token of the accounts to come and the headers the API reads
+# (a preflight naming any other is answered without it, so the browser refuses the request).
+CORS_ALLOW_HEADERS = [
+    "Authorization", "Content-Type", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
+    "X-Request-ID",
+]
+# What its script may read of a response; RateLimit and RateLimit-Policy come with rate limiting.
+CORS_EXPOSE_HEADERS = [
+    "Location", "ETag", "Last-Modified", "Link", "Retry-After", "X-Request-ID", "RateLimit", "RateLimit-Policy",
+]
 
 
 def csp_nonce():
@@ -40,6 +52,7 @@ def csp_nonce():
 
 def init_app(app):
     add_security_headers(app)
+    allow_cross_origin(app)
 
 
 def add_security_headers(app):
@@ -59,3 +72,10 @@ def add_security_headers(app):
         return response
 
     app.add_template_global(csp_nonce)
+
+
+def allow_cross_origin(app):
+    """CORS headers for the origins in ALLOWED_ORIGINS alone; any other origin gets none."""
+    if app.config["ALLOWED_ORIGINS"]:
+        cors.init_app(app, origins=app.config["ALLOWED_ORIGINS"], allow_headers=CORS_ALLOW_HEADERS,
+                      expose_headers=CORS_EXPOSE_HEADERS)

@@ -1,4 +1,4 @@
-"""Security headers on every response."""
+"""Security headers on every response, and CORS for the allowed origins only."""
 import re
 
 import pytest
@@ -96,3 +96,84 @@ def test_development_response_does_not_demand_https(client, book):
     response = client.get(f"{BOOKS}/{book.id}")
 
     assert "Strict-Transport-Security" not in response.headers
+
+
+ALLOWED = "https://books.example"
+
+
+@pytest.fixture
+def cors_client(client_of):
+    return client_of(make_config(ALLOWED_ORIGINS=[ALLOWED]))
+
+
+def cors_headers(response):
+    return {name for name in response.headers.keys() if name.lower().startswith("access-control-")}
+
+
+def preflight(client, origin, method="POST", headers="Content-Type"):
+    return client.options(BOOKS, headers={
+        "Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers,
+    })
+
+
+def test_cors_preflight_from_allowed_origin(cors_client):
+    response = preflight(cors_client, ALLOWED)
+
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+
+
+def test_cors_preflight_allows_authorization_header(cors_client):
+    response = preflight(cors_client, ALLOWED, method="DELETE", headers="Authorization, If-Match")
+
+    assert response.status_code == 200
+    allowed = {name.strip().lower() for name in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "if-match"} <= allowed
+
+
+def test_cors_preflight_leaves_out_headers_not_on_the_list(cors_client):
+    response = preflight(cors_client, ALLOWED, headers="Content-Type, X-Debug-Token")
+
+    assert response.status_code == 200
+    assert "x-debug-token" not in response.headers["Access-Control-Allow-Headers"].lower()
+
+
+def test_cors_preflight_from_other_origin_gets_no_cors_headers(cors_client):
+    response = preflight(cors_client, "https://evil.example", headers="Authorization")
+
+    assert cors_headers(response) == set()
+
+
+def test_cors_exposes_location_to_allowed_origin(cors_client):
+    response = cors_client.get("/health", headers={"Origin": ALLOWED})
+
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "Location" in response.headers["Access-Control-Expose-Headers"]
+
+
+def test_cors_exposes_rate_limit_headers_to_allowed_origin(cors_client):
+    response = cors_client.get("/health", headers={"Origin": ALLOWED})
+
+    exposed = {name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"RateLimit", "RateLimit-Policy", "Retry-After"} <= exposed
+
+
+def test_cors_gives_other_origins_no_cors_headers(cors_client):
+    response = cors_client.get("/health", headers={"Origin": "https://evil.example"})
+
+    assert response.status_code == 200
+    assert cors_headers(response) == set()
+
+
+def test_cors_is_off_without_allowed_origins(client):
+    response = client.get("/health", headers={"Origin": ALLOWED})
+
+    assert cors_headers(response) == set()
+
+
+def test_openapi_document_names_the_headers_browsers_may_send_and_read(client):
+    description = client.get("/openapi.json").get_json()["info"]["description"]
+
+    assert "`Authorization`" in description
+    assert "`RateLimit-Policy`" in description
