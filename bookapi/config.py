@@ -37,6 +37,7 @@ class Config:
     }
     REDIS_URL = os.environ.get("REDIS_URL")
     ALLOWED_ORIGINS = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
     STRICT_TRANSPORT_SECURITY = None
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
@@ -51,6 +52,8 @@ class Config:
         """Refuse settings that are unsafe for this environment; ``create_app`` calls it."""
         if not cls.SQLALCHEMY_DATABASE_URI:
             raise RuntimeError("DATABASE_URL is not set")
+        if cls.TRUSTED_PROXY_COUNT < 0:
+            raise RuntimeError("TRUSTED_PROXY_COUNT must be 0 or more")
 
 
 class TestingConfig(Config):

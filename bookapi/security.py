@@ -1,7 +1,9 @@
-"""Browser-facing hardening: security headers on every response, and CORS for the allowed origins only."""
+"""Browser-facing hardening: security headers on every response, CORS for the allowed origins only, and the
+client address taken through trusted proxies alone."""
 import secrets
 
 from flask import g
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bookapi.extensions import cors
 
@@ -53,6 +55,7 @@ def csp_nonce():
 def init_app(app):
     add_security_headers(app)
     allow_cross_origin(app)
+    trust_proxies(app)
 
 
 def add_security_headers(app):
@@ -79,3 +82,15 @@ def allow_cross_origin(app):
     if app.config["ALLOWED_ORIGINS"]:
         cors.init_app(app, origins=app.config["ALLOWED_ORIGINS"], allow_headers=CORS_ALLOW_HEADERS,
                       expose_headers=CORS_EXPOSE_HEADERS)
+
+
+def trust_proxies(app):
+    """Take the client address from X-Forwarded-For through TRUSTED_PROXY_COUNT proxies, and not otherwise.
+
+    Each proxy appends the address it received the request from, so only that many entries, counted from the
+    right, can be believed; whatever the client itself sent is further left. The scheme stays gunicorn's to trust
+    (FORWARDED_ALLOW_IPS), and the Host is the one the client asked for.
+    """
+    count = app.config["TRUSTED_PROXY_COUNT"]
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=0, x_host=0, x_port=0, x_prefix=0)

@@ -1,7 +1,9 @@
-"""Security headers on every response, and CORS for the allowed origins only."""
+"""Security headers on every response, CORS for the allowed origins only, and client addresses that no client can
+spoof."""
 import re
 
 import pytest
+from flask import request
 
 from bookapi import create_app, reads
 from bookapi.config import ProductionConfig
@@ -170,6 +172,44 @@ def test_cors_is_off_without_allowed_origins(client):
     response = client.get("/health", headers={"Origin": ALLOWED})
 
     assert cors_headers(response) == set()
+
+
+@pytest.fixture
+def address_client(client_of):
+    """A client of an app with TRUSTED_PROXY_COUNT set, and a route that answers with the address it sees."""
+
+    def build(trusted_proxies):
+        client = client_of(make_config(TRUSTED_PROXY_COUNT=trusted_proxies))
+        client.application.add_url_rule("/client-address", "client_address", lambda: request.remote_addr)
+        return client
+
+    return build
+
+
+def client_address(client, forwarded_for, peer="10.0.0.3"):
+    """The address the app sees for a request from ``peer`` that carries X-Forwarded-For ``forwarded_for``."""
+    response = client.get("/client-address", headers={"X-Forwarded-For": forwarded_for},
+                          environ_base={"REMOTE_ADDR": peer})
+    return response.get_data(as_text=True)
+
+
+def test_client_address_ignores_forwarded_for_by_default(address_client):
+    assert client_address(address_client(0), "203.0.113.7") == "10.0.0.3"
+
+
+@pytest.mark.parametrize("trusted_proxies, address", [(1, "10.0.0.2"), (2, "203.0.113.7")])
+def test_client_address_comes_through_trusted_proxies_only(address_client, trusted_proxies, address):
+    # The client sent "X-Forwarded-For: 6.6.6.6"; its own address, then each proxy's, were appended after it.
+    assert client_address(address_client(trusted_proxies), "6.6.6.6, 203.0.113.7, 10.0.0.2") == address
+
+
+def test_client_address_is_the_peer_when_proxies_sent_fewer_entries(address_client):
+    assert client_address(address_client(2), "203.0.113.7") == "10.0.0.3"
+
+
+def test_negative_trusted_proxy_count_is_refused():
+    with pytest.raises(RuntimeError, match="TRUSTED_PROXY_COUNT"):
+        create_app(make_config(TRUSTED_PROXY_COUNT=-1))
 
 
 def test_openapi_document_names_the_headers_browsers_may_send_and_read(client):
