@@ -29,6 +29,8 @@ class Config:
         "pool_pre_ping": True,
         "pool_recycle": env_int("DB_POOL_RECYCLE", 3600),
         "pool_timeout": env_int("DB_POOL_TIMEOUT", 10),
+        # Bound values (a password hash, a token) never reach a log line or a traceback through a database error.
+        "hide_parameters": True,
         "connect_args": {
             "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
             "options": f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS', 5000)}",

@@ -1,9 +1,11 @@
 """Security headers on every response, CORS for the allowed origins only, and client addresses that no client can
 spoof."""
+import logging
 import re
 
 import pytest
 from flask import request
+from sqlalchemy import text
 
 from bookapi import create_app, reads
 from bookapi.config import ProductionConfig
@@ -12,6 +14,7 @@ from tests.conftest import make_config
 from tests.factories import BookFactory
 
 BOOKS = "/api/v1/books"
+SECRET = "s3cret-token-value"
 NONCE = re.compile(r"'nonce-([\w-]+)'")
 
 
@@ -217,3 +220,40 @@ def test_openapi_document_names_the_headers_browsers_may_send_and_read(client):
 
     assert "`Authorization`" in description
     assert "`RateLimit-Policy`" in description
+
+
+@pytest.fixture
+def failing_client(client_of):
+    """A client of an app whose routes fail in the database, on statements that carry a secret parameter."""
+    client = client_of(make_config())
+    app = client.application
+
+    @app.get("/bad-sql")
+    def bad_sql():
+        db.session.execute(text("SELECT * FROM no_such_table WHERE note = :note"), {"note": SECRET})
+
+    @app.get("/slow-sql")
+    def slow_sql():
+        db.session.execute(text("SET LOCAL statement_timeout = 50"))
+        db.session.execute(text("SELECT pg_sleep(1) WHERE :note IS NOT NULL"), {"note": SECRET})
+
+    return client
+
+
+@pytest.mark.parametrize("url, status", [("/bad-sql", 500), ("/slow-sql", 503)])
+def test_database_failure_body_shows_no_traceback_sql_or_values(failing_client, url, status):
+    response = failing_client.get(url)
+
+    assert response.status_code == status
+    body = response.get_data(as_text=True)
+    for internal in ("Traceback", "SELECT", "no_such_table", "pg_sleep", "psycopg2", SECRET):
+        assert internal not in body
+
+
+def test_database_outage_log_hides_query_parameters(failing_client, caplog):
+    with caplog.at_level(logging.ERROR):
+        assert failing_client.get("/slow-sql").status_code == 503
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "pg_sleep" in logged
+    assert SECRET not in logged
