@@ -5,7 +5,7 @@ from dotenv import load_dotenv
 
 load_dotenv()
 
-DEFAULT_SECRET_KEY = "dev-only-change-me"
+DEFAULT_SECRET_KEY = "dev-only-change-me"  # nosec B105  # a placeholder that production refuses to start with
 
 
 def database_url(url):
