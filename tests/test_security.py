@@ -177,6 +177,13 @@ def test_cors_is_off_without_allowed_origins(client):
     assert cors_headers(response) == set()
 
 
+def test_openapi_document_names_the_headers_browsers_may_send_and_read(client):
+    description = client.get("/openapi.json").get_json()["info"]["description"]
+
+    assert "`Authorization`" in description
+    assert "`RateLimit-Policy`" in description
+
+
 @pytest.fixture
 def address_client(client_of):
     """A client of an app with TRUSTED_PROXY_COUNT set, and a route that answers with the address it sees."""
@@ -213,13 +220,6 @@ def test_client_address_is_the_peer_when_proxies_sent_fewer_entries(address_clie
 def test_negative_trusted_proxy_count_is_refused():
     with pytest.raises(RuntimeError, match="TRUSTED_PROXY_COUNT"):
         create_app(make_config(TRUSTED_PROXY_COUNT=-1))
-
-
-def test_openapi_document_names_the_headers_browsers_may_send_and_read(client):
-    description = client.get("/openapi.json").get_json()["info"]["description"]
-
-    assert "`Authorization`" in description
-    assert "`RateLimit-Policy`" in description
 
 
 @pytest.fixture
