@@ -7,15 +7,26 @@ from bookapi.config import from_environment, use_generated_secret_key
 
 __version__ = "1.0.0"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-EXPOSED_HEADERS = [
-    "Location", "ETag", "Last-Modified", "Link", "Retry-After", "X-Request-ID", "RateLimit", "RateLimit-Policy",
-]
 
 
 def create_app(config_class=None):
-    from bookapi import access, accounts, books, commands, conflicts, docs, errors, health, limits, logs, reads, users
+    from bookapi import (
+        access,
+        accounts,
+        books,
+        commands,
+        conflicts,
+        docs,
+        errors,
+        health,
+        limits,
+        logs,
+        reads,
+        security,
+        users,
+    )
     from bookapi.accounts.cli import users_cli
-    from bookapi.extensions import cors, db, migrate
+    from bookapi.extensions import db, migrate
     from bookapi.jsonprovider import OrjsonProvider
     from bookapi.stateless import NoSessions
 
@@ -32,8 +43,7 @@ def create_app(config_class=None):
     db.init_app(app)
     reads.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
-    if app.config["ALLOWED_ORIGINS"]:
-        cors.init_app(app, origins=app.config["ALLOWED_ORIGINS"], expose_headers=EXPOSED_HEADERS)
+    security.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(books.bp)

@@ -35,7 +35,7 @@ class FakeBooks:
         stream_seed = None if seed is None else seed * streams + stream
         fake = Faker()
         fake.seed_instance(stream_seed)
-        self.random = random.Random(stream_seed)
+        self.random = random.Random(stream_seed)  # nosec B311  # fake books, repeatable by --seed: nothing secret
         self.stream, self.streams = stream, streams
         self.titles = [fake.catch_phrase()[:255] for _ in range(POOL_SIZE)]
         self.authors = [fake.name() for _ in range(POOL_SIZE)]

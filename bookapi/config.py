@@ -12,7 +12,7 @@ load_dotenv()
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 # Once the default in development, and so public: production refuses it although it is long enough.
-PUBLISHED_SECRET_KEY = "dev-only-change-me"
+PUBLISHED_SECRET_KEY = "dev-only-change-me"  # nosec B105  # refused, never used
 MIN_SECRET_KEY_LENGTH = 16
 
 
@@ -43,6 +43,8 @@ class Config:
         "pool_pre_ping": True,
         "pool_recycle": env_int("DB_POOL_RECYCLE", 3600),
         "pool_timeout": env_int("DB_POOL_TIMEOUT", 10),
+        # Bound values (a password hash, a token) never reach a log line or a traceback through a database error.
+        "hide_parameters": True,
         "connect_args": {
             "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
             "options": f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS', 5000)}",
@@ -51,6 +53,8 @@ class Config:
     }
     REDIS_URL = os.environ.get("REDIS_URL")
     ALLOWED_ORIGINS = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+    STRICT_TRANSPORT_SECURITY = None
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1_000)
@@ -85,6 +89,8 @@ class Config:
             raise RuntimeError(f"JWT_ALGORITHM must be HS256, RS256, ES256 or EdDSA, not {cls.JWT_ALGORITHM!r}")
         if cls.JWT_ALGORITHM != "HS256" and not cls.JWT_PRIVATE_KEY_FILE:
             raise RuntimeError(f"JWT_ALGORITHM={cls.JWT_ALGORITHM} needs JWT_PRIVATE_KEY_FILE")
+        if cls.TRUSTED_PROXY_COUNT < 0:
+            raise RuntimeError("TRUSTED_PROXY_COUNT must be 0 or more")
 
 
 class TestingConfig(Config):
@@ -96,6 +102,9 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    # Production is served over HTTPS only: browsers refuse plain HTTP to this host for a year after a visit.
+    STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+
     @classmethod
     def check(cls):
         super().check()

@@ -43,8 +43,6 @@ def init_app(app):
             "rule_filter": lambda rule: False,
             "model_filter": lambda tag: False,
         }],
-        "hide_top_bar": True,
-        "auth": {},
     }
     swagger.template = build_spec(app)
     swagger.init_app(app)

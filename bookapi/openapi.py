@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from bookapi import __version__
 from bookapi.access import access_of
 from bookapi.limits import policies_of
+from bookapi.security import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS
 
 PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERRORS = {
@@ -29,6 +30,12 @@ ERRORS = {
     500: "An unexpected error; the body carries a request id to quote.",
     503: "The database is unreachable or too slow; retry after `Retry-After` seconds.",
 }
+DESCRIPTION = """A catalogue of books: find, create, read, update and delete them.
+
+Browsers may call it from the origins its operator allows (CORS). Their requests may carry {allowed}; their scripts
+may read {exposed}. Every response carries `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`,
+`X-Frame-Options: DENY` and a `Content-Security-Policy` that lets nothing load or run in it; production adds
+`Strict-Transport-Security`."""
 STRING = {"schema": {"type": "string"}}
 BEARER = "bearerAuth"
 CACHE_HEADERS = {
@@ -124,7 +131,9 @@ def build_spec(app):
         version=__version__,
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin(schema_name_resolver=schema_name)],
-        info={"description": "A catalogue of books: find, create, read, update and delete them."},
+        info={"description": DESCRIPTION.format(
+            allowed=code_list(CORS_ALLOW_HEADERS), exposed=code_list(CORS_EXPOSE_HEADERS),
+        )},
     )
     spec.components.schema("Problem", schema=ProblemSchema)
     spec.components.security_scheme(BEARER, {
@@ -143,6 +152,10 @@ def build_spec(app):
             operations={method.lower(): describe_operation(rule, view, view.openapi)},
         )
     return spec.to_dict()
+
+
+def code_list(names):
+    return ", ".join(f"`{name}`" for name in names)
 
 
 def problem_response(description, code):

@@ -79,41 +79,6 @@ def test_pool_defaults_match_the_design():
     assert options["pool_pre_ping"] is True
 
 
-@pytest.fixture
-def cors_client():
-    return create_app(make_config(ALLOWED_ORIGINS=["https://books.example"])).test_client()
-
-
-def test_cors_preflight_from_allowed_origin(cors_client):
-    response = cors_client.options("/api/v1/books", headers={
-        "Origin": "https://books.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "Content-Type",
-    })
-
-    assert response.status_code == 200
-    assert response.headers["Access-Control-Allow-Origin"] == "https://books.example"
-    assert "POST" in response.headers["Access-Control-Allow-Methods"]
-
-
-def test_cors_exposes_location_to_allowed_origin(cors_client):
-    response = cors_client.get("/health", headers={"Origin": "https://books.example"})
-
-    assert response.headers["Access-Control-Allow-Origin"] == "https://books.example"
-    assert "Location" in response.headers["Access-Control-Expose-Headers"]
-
-
-def test_cors_ignores_other_origins(cors_client):
-    response = cors_client.get("/health", headers={"Origin": "https://evil.example"})
-
-    assert "Access-Control-Allow-Origin" not in response.headers
-
-
-def test_cors_is_off_without_allowed_origins(client):
-    response = client.get("/health", headers={"Origin": "https://books.example"})
-
-    assert "Access-Control-Allow-Origin" not in response.headers
-
-
 def test_creating_the_app_opens_no_database_connection():
     """gunicorn builds the app in its master and forks workers from it: a connection made there would be shared."""
     app = create_app(make_config())

@@ -16,8 +16,8 @@ from bookapi.extensions import db
 
 JWT_KEY_PERSON = b"bookapi.jwt"
 SYMMETRIC = "HS256"
-ASYMMETRIC = ("RS256", "ES256", "EdDSA")
 INVALID = 'Bearer error="invalid_token"'
+TOKEN_TYPE = "bearer"  # nosec B105  # the OAuth 2.0 token type name (RFC 6750), not a secret
 # "ver" ties a token to the account's token_version, "fam" to the sign-in whose refresh tokens logout revokes.
 REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "iss", "aud", "jti", "ver", "fam"]
 
@@ -138,7 +138,7 @@ def token_pair(user, family_id=None):
         expires_at=now() + timedelta(seconds=current_app.config["JWT_REFRESH_TTL"]),
     ))
     return {
-        "access_token": access_token(user, family_id), "token_type": "bearer",
+        "access_token": access_token(user, family_id), "token_type": TOKEN_TYPE,
         "expires_in": current_app.config["JWT_ACCESS_TTL"], "refresh_token": refresh,
     }
 
