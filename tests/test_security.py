@@ -8,6 +8,7 @@ from flask import request
 from sqlalchemy import text
 
 from bookapi import create_app, reads
+from bookapi.access import public
 from bookapi.config import ProductionConfig
 from bookapi.extensions import db
 from tests.conftest import make_config
@@ -190,7 +191,7 @@ def address_client(client_of):
 
     def build(trusted_proxies):
         client = client_of(make_config(TRUSTED_PROXY_COUNT=trusted_proxies))
-        client.application.add_url_rule("/client-address", "client_address", lambda: request.remote_addr)
+        client.application.add_url_rule("/client-address", "client_address", public(lambda: request.remote_addr))
         return client
 
     return build
@@ -229,10 +230,12 @@ def failing_client(client_of):
     app = client.application
 
     @app.get("/bad-sql")
+    @public
     def bad_sql():
         db.session.execute(text("SELECT * FROM no_such_table WHERE note = :note"), {"note": SECRET})
 
     @app.get("/slow-sql")
+    @public
     def slow_sql():
         db.session.execute(text("SET LOCAL statement_timeout = 50"))
         db.session.execute(text("SELECT pg_sleep(1) WHERE :note IS NOT NULL"), {"note": SECRET})
