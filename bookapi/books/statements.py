@@ -18,7 +18,8 @@ SEARCH_VECTOR = Book.__table__.c.search_vector
 BOOK_COLUMNS = [column for column in Book.__table__.c if column is not SEARCH_VECTOR]
 BOOK_BY_ID = select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id"))
 BOOK_BY_ISBN13 = select(*BOOK_COLUMNS).where(Book.isbn13 == bindparam("isbn13"))
-TABLE_ESTIMATE = select(text("reltuples::bigint")).select_from(text("pg_class")).where(
+# Null until the table is first analysed (reltuples is -1 then): the list asks the planner instead.
+TABLE_ESTIMATE = select(text("nullif(reltuples, -1)::bigint")).select_from(text("pg_class")).where(
     text("oid = 'books'::regclass")
 ).scalar_subquery()
 # An unfiltered list is not counted when the planner puts the table at more than this many times the count limit
