@@ -1,15 +1,21 @@
 """Finding books: full-text search, filters, sort, sparse fields and keyset cursors."""
+import json
+
 import pytest
 from flask import url_for
 
-from bookapi.books.pagination import signature, to_base64
+from bookapi.books.pagination import from_base64, signature, to_base64
 from tests.factories import BookFactory
 
 BOOKS = "/api/v1/books"
 
 
 def titles(response):
-    return [book["title"] for book in response.get_json()["items"]]
+    return titles_of(response.get_json())
+
+
+def titles_of(body):
+    return [book["title"] for book in body["items"]]
 
 
 @pytest.fixture
@@ -122,15 +128,30 @@ def test_sparse_fieldset_returns_only_those_fields(client, shelf):
     assert list(items[0]) == ["id", "title", "isbn13"]
 
 
-def walk(client, url):
-    """Every title, following next_cursor from ``url`` to the end."""
-    seen, response = [], client.get(url)
+def walk(client, url, cursor=None):
+    """Every title, following next_cursor from ``url`` (or from its page at ``cursor``) to the end."""
+    seen, response = [], client.get(f"{url}&cursor={cursor}" if cursor else url)
     while True:
+        assert response.status_code == 200, response.get_json()
         seen += titles(response)
         cursor = response.get_json()["next_cursor"]
         if cursor is None:
             return seen
         response = client.get(f"{url}&cursor={cursor}")
+
+
+def cursor_limit(client):
+    """The longest cursor the OpenAPI document allows."""
+    parameters = client.get("/openapi.json").get_json()["paths"][BOOKS]["get"]["parameters"]
+    return next(parameter for parameter in parameters if parameter.get("name") == "cursor")["schema"]["maxLength"]
+
+
+def resigned(app, cursor, **changes):
+    """``cursor`` with some of its payload changed, signed with the service's own key."""
+    payload = json.loads(from_base64(cursor.rpartition(".")[0]))
+    data = json.dumps({**payload, **changes}).encode()
+    with app.app_context():
+        return f"{to_base64(data)}.{to_base64(signature(data))}"
 
 
 @pytest.mark.parametrize("sort", ["id", "title", "-title", "author,-published_date", "-created_at"])
@@ -140,6 +161,55 @@ def test_cursor_walk_visits_every_book_once_in_order(client, shelf, sort):
 
     assert walk(client, f"{BOOKS}?sort={sort}&size=2") == expected
     assert len(expected) == 12
+
+
+# JSON escapes a control character in six bytes; the others take up to four in UTF-8.
+@pytest.mark.parametrize("character", ["\x01", "\u4e2d", "\U0001f600"])
+def test_cursor_walk_over_the_longest_titles_and_authors_visits_every_book(client, character):
+    books = [BookFactory(title=character * 254 + str(i), author=character * 255) for i in range(5)]
+
+    seen = walk(client, f"{BOOKS}?sort=-title,-author,published_date,created_at,id&size=2")
+
+    assert seen == sorted((book.title for book in books), reverse=True)
+
+
+def test_cursor_longer_than_the_documented_limit_returns_400(client, shelf):
+    response = client.get(f"{BOOKS}?size=2&cursor={'A' * (cursor_limit(client) + 1)}")
+
+    assert response.status_code == 400
+    assert "cursor" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("query, changes", [
+    ("sort=title", {"v": ["Dune\u0000", 1]}),
+    ("sort=title", {"v": ["D" * 256, 1]}),
+    ("sort=id", {"v": [2**63]}),
+    ("sort=id", {"v": ["3"]}),
+    ("sort=id", {"v": [True]}),
+    ("sort=published_date", {"v": [1965, 1]}),
+    ("sort=-created_at", {"v": [None, 1]}),
+    ("q=desert", {"v": [1e300, 1]}),
+    ("q=desert", {"v": ["0.5", 1]}),
+    ("q=desert", {"c": "desert\u0000"}),
+    ("q=desert", {"c": 7}),
+])
+def test_signed_cursor_with_invalid_values_returns_400(client, app, shelf, query, changes):
+    cursor = client.get(f"{BOOKS}?{query}&size=1").get_json()["next_cursor"]
+
+    response = client.get(f"{BOOKS}?{query}&size=1&cursor={resigned(app, cursor, **changes)}")
+
+    assert response.status_code == 400
+    assert "cursor" in response.get_json()["detail"]
+
+
+def test_search_cursor_keeps_the_spelling_correction_it_was_made_with(client):
+    BookFactory.create_batch(5, title="Project Notes")
+    first = client.get(f"{BOOKS}?q=projekt&size=2").get_json()
+    BookFactory(title="Projekt Berlin")
+
+    rest = walk(client, f"{BOOKS}?q=projekt&size=2", first["next_cursor"])
+
+    assert titles_of(first) + rest.count("Project Notes") * ["Project Notes"] == 5 * ["Project Notes"]
 
 
 def test_cursor_walk_over_search_results_follows_relevance(client, shelf):

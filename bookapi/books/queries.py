@@ -16,6 +16,8 @@ from bookapi.books.statements import (
     BOOK_BY_ID,
     BOOK_BY_ISBN13,
     FILTERS,
+    MAX_CURSOR_LENGTH,
+    SEARCH_MAX_LENGTH,
     capped_count,
     matching_statement,
     page_statement,
@@ -68,9 +70,9 @@ def spelling_corrected(q):
     if not words:
         return None
     nearest = {word: match for word, match in reads.execute(CORRECTIONS, {"words": words}) if match}
-    if not nearest:
-        return None
-    return " ".join(nearest.get(t.lower(), t) if t.isalpha() else t for t in tokens)
+    corrected = " ".join(nearest.get(t.lower(), t) if t.isalpha() else t for t in tokens)
+    # Cursors carry the correction, and are sized for one no longer than a search.
+    return corrected if nearest and len(corrected) <= SEARCH_MAX_LENGTH else None
 
 
 def settle_count(counted, cap, estimate):
@@ -148,10 +150,11 @@ class BookQuery:
         return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def book_query(args):
+def book_query(args, cursor=None):
+    """The books ``args`` select; the pages of a ``cursor`` keep the spelling correction it was made with."""
     conditions, parameters = [], {}
     if "q" in args:
-        corrected = spelling_corrected(args["q"])
+        corrected = cursor.correction if cursor else spelling_corrected(args["q"])
         conditions.append("q_corrected" if corrected else "q")
         parameters["q"] = args["q"]
         if corrected:
@@ -165,12 +168,12 @@ def book_query(args):
 
 def find_books(args, count_cap):
     """One page of the books ``args`` select, by offset page or by cursor."""
-    query, size, exact = book_query(args), args["size"], args["count"] == "exact"
+    cursor = decode_cursor(args["cursor"], MAX_CURSOR_LENGTH) if "cursor" in args else None
+    query, size, exact = book_query(args, cursor), args["size"], args["count"] == "exact"
     keys, capped_at = query.keys, None if exact else count_cap
-    if "cursor" in args:
-        direction, values = decode_cursor(args["cursor"], keys, query.fingerprint)
-        statement, parameters = query.rows_from(direction, values, size, capped_at)
-        page_number = None
+    if cursor:
+        direction, page_number = cursor.direction, None
+        statement, parameters = query.rows_from(direction, cursor.position(keys, query.fingerprint), size, capped_at)
     else:
         direction, page_number = "n", args.get("page", 1)
         statement, parameters = query.first_rows(size, (page_number - 1) * size, capped_at)
@@ -188,10 +191,11 @@ def find_books(args, count_cap):
     page = Page(items=found, size=size, total=total, total_is_estimate=is_estimate, page=page_number)
     has_next = more if direction == "n" else True
     has_prev = more if direction == "p" else page_number != 1
+    correction = query.parameters.get("corrected_q")
     if found and has_next:
-        page.next_cursor = encode_cursor("n", keys, position(found[-1], keys), query.fingerprint)
+        page.next_cursor = encode_cursor("n", keys, position(found[-1], keys), query.fingerprint, correction)
     if found and has_prev:
-        page.prev_cursor = encode_cursor("p", keys, position(found[0], keys), query.fingerprint)
+        page.prev_cursor = encode_cursor("p", keys, position(found[0], keys), query.fingerprint, correction)
     return page
 
 

@@ -1,6 +1,7 @@
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from bookapi.books.statements import MAX_CURSOR_LENGTH, SEARCH_MAX_LENGTH
 from bookapi.fields import CommaSeparated, EachItem, Isbn, JsonBoolean, Text
 from bookapi.records import RecordSchema
 
@@ -32,15 +33,19 @@ class BookListArgsSchema(Schema):
         "description": "Offset page, from 1, for shallow pages; deeper pages follow `next_cursor`.",
     })
     size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(validate=validate.Length(max=2000), metadata={
-        "description": "`next_cursor` or `prev_cursor` of a previous page of the same query.",
+    # The length limit is the longest cursor the service makes; a longer one is refused with the other bad
+    # cursors (400), not as a schema violation.
+    cursor = fields.String(metadata={
+        "description": "`next_cursor` or `prev_cursor` of a previous page of the same query. A cursor that is "
+                       "too long, malformed, tampered with, or another query's is refused with 400.",
+        "maxLength": MAX_CURSOR_LENGTH,
     })
     count = fields.String(
         load_default="estimate",
         validate=validate.OneOf(["estimate", "exact"]),
         metadata={"description": "`exact` counts every matching row; `estimate` stops counting at a cap."},
     )
-    q = Text(validate=validate.Length(min=1, max=200), metadata={
+    q = Text(validate=validate.Length(min=1, max=SEARCH_MAX_LENGTH), metadata={
         "description": 'Full-text search over title, author and description, web-search syntax ("phrase", '
                        "-exclude, or), tolerant of misspelt words; ranked by relevance unless `sort` is given.",
     })

@@ -9,7 +9,7 @@ from functools import lru_cache
 from sqlalchemy import REAL, Integer, bindparam, case, func, select, text
 
 from bookapi.books.models import Book
-from bookapi.books.pagination import SortKey, rows_after
+from bookapi.books.pagination import SortKey, longest_cursor, rows_after
 
 # How many query shapes keep their statements (conditions, sort, direction, counted or not).
 STATEMENT_SHAPES = 512
@@ -68,6 +68,12 @@ def sort_keys(sort, search=None):
     if not any(key.name == "id" for key in keys):
         keys.append(SortKey("id", Book.id, keys[-1].descending if keys else False))
     return tuple(keys)
+
+
+# The longest search, and the longest spelling correction of one (a cursor carries it).
+SEARCH_MAX_LENGTH = 200
+# Every key a cursor can carry (a cursor carries some of them) at its widest, with the longest correction.
+MAX_CURSOR_LENGTH = longest_cursor((*sort_keys(tuple(SORT_COLUMNS)), *sort_keys((), "q")), SEARCH_MAX_LENGTH)
 
 
 def capped_count(matching):
