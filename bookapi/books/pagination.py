@@ -79,11 +79,14 @@ def rows_after(keys):
     if len({key.descending for key in keys}) == 1:
         left, right = tuple_(*(key.expression for key in keys)), tuple_(*values)
         return left < right if keys[0].descending else left > right
-    return or_(*(
+    # Mixed directions cannot compare as one row. The first key's bound, implied by the OR, is what lets a page
+    # start at its place in that key's index rather than walk the index from one end.
+    first, after_first = keys[0].expression, values[0]
+    return and_(first <= after_first if keys[0].descending else first >= after_first, or_(*(
         and_(*(keys[j].expression == values[j] for j in range(i)),
              keys[i].expression < values[i] if keys[i].descending else keys[i].expression > values[i])
         for i in range(len(keys))
-    ))
+    )))
 
 
 def position_parameters(values):
