@@ -167,3 +167,13 @@ def test_count_of_a_large_result_is_estimated(on_plan_schema):
 
     assert is_estimate is True
     assert 0.5 * ROWS < total < 1.5 * ROWS
+
+
+@pytest.mark.parametrize("q", ["-dragon", "-dragon -glacier", "dragon or -glacier", "the -dragon"])
+def test_search_without_a_word_to_find_reads_no_book(on_plan_schema, q):
+    # The list arguments refuse such a search; its statements must not run it either.
+    books = book_query({"q": q})
+
+    for statement, parameters in (books.first_rows(20, count_cap=1000), books.matching_query()):
+        plan = plan_of(statement, parameters)
+        assert [node["Node Type"] for node in nodes_of(plan) if node["Node Type"].endswith("Scan")] == []

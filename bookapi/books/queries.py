@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from flask import abort
+from marshmallow import ValidationError
 from sqlalchemy import func, select, text
 
 from bookapi import reads
@@ -17,6 +18,7 @@ from bookapi.books.statements import (
     BOOK_BY_ISBN13,
     FILTERS,
     MAX_CURSOR_LENGTH,
+    SEARCH_CHECKS,
     SEARCH_MAX_LENGTH,
     capped_count,
     matching_statement,
@@ -33,14 +35,19 @@ FILTER_VALUES = {"title": lambda title: f"%{escape_like(title)}%", "isbn": to_is
 # Bare words of a web-search query; quoted phrases, exclusions and `or` are left as the user wrote them.
 QUERY_TOKEN = re.compile(r'"[^"]*"?|\S+')
 # A word is misspelt when no book has it (stop words, which search ignores, are not words to correct); then
-# the nearest title or author word stands in for it.
+# the nearest title or author word that search does not ignore stands in for it.
 CORRECTIONS = text("""
-    SELECT w, (SELECT word FROM search_words WHERE word % w ORDER BY word <-> w LIMIT 1)
+    SELECT w, (SELECT word FROM search_words
+               WHERE word % w AND numnode(plainto_tsquery('english', word)) > 0 ORDER BY word <-> w LIMIT 1)
     FROM unnest(CAST(:words AS text[])) AS w
     WHERE numnode(plainto_tsquery('english', w)) > 0
       AND NOT EXISTS (SELECT 1 FROM search_words WHERE word = w)
       AND NOT EXISTS (SELECT 1 FROM books WHERE search_vector @@ plainto_tsquery('english', w))
 """)
+
+NO_WORDS = "Nothing to search for: only common words (the, of, and, …), which are not indexed, or no words at all."
+ONLY_EXCLUSIONS = ("Search for at least one word that every match contains: excluded words (-word), alone or in an "
+                   "`or`, would match nearly every book.")
 
 
 def book_not_found(book_id):
@@ -131,6 +138,17 @@ class BookQuery:
             parameters["count_limit"] = count_cap + 1
         return page_statement(self.conditions, self.sort, walk, counted), {**self.parameters, **parameters}
 
+    def refuse_unbounded_search(self):
+        """422, saying why, for a search its index cannot bound; its statements select nothing (see BOUNDED)."""
+        search = search_of(self.conditions)
+        if search is None:
+            return
+        has_words, matches_wordless = reads.execute(SEARCH_CHECKS[search], self.parameters).one()
+        if not has_words:
+            raise ValidationError({"q": [NO_WORDS]})
+        if matches_wordless:
+            raise ValidationError({"q": [ONLY_EXCLUSIONS]})
+
     def count(self, cap, exact=False):
         """``(total, is_estimate)``: exact up to ``cap`` rows (or always, when asked), the planner's estimate above."""
         statement, parameters = self.matching_query()
@@ -178,6 +196,8 @@ def find_books(args, count_cap):
         direction, page_number = "n", args.get("page", 1)
         statement, parameters = query.first_rows(size, (page_number - 1) * size, capped_at)
     found = reads.records(statement, parameters)
+    if not found:
+        query.refuse_unbounded_search()
 
     if exact or not found:
         total, is_estimate = query.count(count_cap, exact)

@@ -6,7 +6,8 @@ cache-keyed once per process, and SQLAlchemy finds its compiled SQL in its cache
 """
 from functools import lru_cache
 
-from sqlalchemy import REAL, Integer, bindparam, case, func, select, text
+from sqlalchemy import REAL, Integer, and_, bindparam, case, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from bookapi.books.models import Book
 from bookapi.books.pagination import SortKey, longest_cursor, rows_after
@@ -42,9 +43,20 @@ TSQUERIES = {
         func.websearch_to_tsquery("english", bindparam("corrected_q"))),
 }
 RANKS = {name: func.ts_rank(SEARCH_VECTOR, tsquery, type_=REAL) for name, tsquery in TSQUERIES.items()}
+# What PostgreSQL's parser made of a search: whether it kept any word (it drops stop words), and whether a book with
+# no words at all would match (a search of exclusions, alone or in an `or`, matches nearly every book, and its index
+# can only be read whole). A search is bounded by its index when it has words and such a book does not match.
+SEARCH_TRAITS = {
+    name: (func.numnode(tsquery) > 0, literal_column("''::tsvector", TSVECTOR).bool_op("@@")(tsquery))
+    for name, tsquery in TSQUERIES.items()
+}
+SEARCH_CHECKS = {name: select(*traits) for name, traits in SEARCH_TRAITS.items()}
+# The traits are constants by the time the planner sees them (the search is bound as a literal), so the statements
+# of an unbounded search are planned with a one-time false filter, and scan nothing.
+BOUNDED = {name: and_(has_words, ~matches_wordless) for name, (has_words, matches_wordless) in SEARCH_TRAITS.items()}
 # Every condition a list can have, in the order a shape names them; each value is a bound parameter of its name.
 CONDITIONS = {
-    **{name: SEARCH_VECTOR.op("@@")(tsquery) for name, tsquery in TSQUERIES.items()},
+    **{name: and_(SEARCH_VECTOR.op("@@")(tsquery), BOUNDED[name]) for name, tsquery in TSQUERIES.items()},
     "author": func.lower(Book.author) == func.lower(bindparam("author")),
     "title": Book.title.ilike(bindparam("title"), escape="\\"),
     "isbn": Book.isbn13 == bindparam("isbn"),
