@@ -71,11 +71,7 @@ def on_plan_schema(plan_schema):
 
 def plan_of(statement, parameters):
     """The plan of a statement, run: its nodes carry the rows each produced and filtered out."""
-    connection = reads.connection()
-    compiled = statement.compile(connection)
-    return connection.exec_driver_sql(
-        "EXPLAIN (ANALYZE, FORMAT JSON) " + compiled.string, compiled.construct_params(parameters)
-    ).scalar()[0]["Plan"]
+    return reads.explain(statement, parameters, "ANALYZE, FORMAT JSON")[0]["Plan"]
 
 
 def nodes_of(plan):

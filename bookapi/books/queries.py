@@ -159,13 +159,7 @@ class BookQuery:
 
     def estimated_rows(self):
         """The planner's row estimate for the matching rows: free next to counting a million of them."""
-        statement, parameters = self.matching_query()
-        connection = reads.connection()
-        compiled = statement.compile(connection)
-        plan = connection.exec_driver_sql(
-            "EXPLAIN (FORMAT JSON) " + compiled.string, compiled.construct_params(parameters)
-        ).scalar()
-        return int(plan[0]["Plan"]["Plan Rows"])
+        return int(reads.explain(*self.matching_query())[0]["Plan"]["Plan Rows"])
 
 
 def book_query(args, cursor=None):
