@@ -77,9 +77,11 @@ def spelling_corrected(q):
     if not words:
         return None
     nearest = {word: match for word, match in reads.execute(CORRECTIONS, {"words": words}) if match}
+    if not nearest:
+        return None
     corrected = " ".join(nearest.get(t.lower(), t) if t.isalpha() else t for t in tokens)
     # Cursors carry the correction, and are sized for one no longer than a search.
-    return corrected if nearest and len(corrected) <= SEARCH_MAX_LENGTH else None
+    return corrected if len(corrected) <= SEARCH_MAX_LENGTH else None
 
 
 def settle_count(counted, cap, estimate):
