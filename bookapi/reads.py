@@ -33,7 +33,7 @@ def execute(statement, parameters=None):
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
-        release()
+        return_connection()
         return within_budget(connection()).execute(statement, parameters)
 
 
@@ -68,13 +68,22 @@ def records(statement, parameters=None):
     return [dict(zip(names, row)) for row in result.all()]
 
 
-def release(exception=None):
+def return_connection():
     read_connection = g.pop("read_connection", None)
     if read_connection is not None:
         read_connection.close()
 
 
+def release(exception=None):
+    """End the request's reads: its connection goes back to the pool, and its budget with it."""
+    g.pop("reads_deadline", None)
+    return_connection()
+
+
 def init_app(app):
     options = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"}
     app.extensions[EXTENSION] = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], **options)
+    # At the end of the request, and of an app context used without one (a command, a test): an app context that
+    # several requests share (as a test client's may) must not share one budget between them.
+    app.teardown_request(release)
     app.teardown_appcontext(release)

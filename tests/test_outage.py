@@ -135,3 +135,10 @@ def test_next_request_reads_with_the_whole_statement_timeout(budget_app):
 
     with budget_app.test_request_context():
         assert reads.execute(text("SHOW statement_timeout")).scalar() == "1s"
+
+
+def test_requests_that_share_an_app_context_have_a_budget_each(budget_app):
+    with budget_app.app_context():
+        for _ in range(2):
+            with budget_app.test_request_context():
+                reads.execute(text("SELECT pg_sleep(0.6)"))
