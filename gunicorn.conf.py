@@ -21,6 +21,9 @@ preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() in ("1", "true"
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# A list cursor can be about 6,000 characters long (bookapi.books.statements.MAX_CURSOR_LENGTH), more than
+# gunicorn's default request line of 4,094 bytes allows: take the largest bounded limit it offers.
+limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

@@ -37,6 +37,8 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
     GENERATED_SECRET_KEY_FILE = ROOT / ".data" / "secret_key"
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    # Any one statement's limit, and what a request's reads may spend together (see reads.py).
+    DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000)
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_size": env_int("DB_POOL_SIZE", 10),
         "max_overflow": env_int("DB_MAX_OVERFLOW", 20),
@@ -47,7 +49,7 @@ class Config:
         "hide_parameters": True,
         "connect_args": {
             "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
-            "options": f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS', 5000)}",
+            "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
             "application_name": "bookapi",
         },
     }

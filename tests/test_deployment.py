@@ -30,6 +30,8 @@ import pytest
 import yaml
 from alembic.script import ScriptDirectory
 
+from bookapi.books.statements import MAX_CURSOR_LENGTH
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 VENV_BIN = Path(sys.executable).parent
@@ -416,6 +418,18 @@ def test_boot_serves_health_as_the_unprivileged_account(served, account):
     assert body["status"] == "healthy"
     if account.uid is not None:
         assert process_uid(served.process.pid) == account.uid
+
+
+def test_booted_server_reads_a_cursor_of_the_longest_length_the_service_makes(served):
+    query = f"sort=-title,-author,published_date,created_at,id&cursor={'A' * MAX_CURSOR_LENGTH}"
+    url = f"http://127.0.0.1:{served.port}/api/v1/books?{query}"
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=5)
+
+    # The service's own answer to a forged cursor, not gunicorn's to an over-long request line.
+    assert refused.value.code == 400
+    assert refused.value.headers["Content-Type"] == "application/problem+json"
 
 
 def test_healthcheck_passes_against_the_booted_server(served, account):

@@ -65,6 +65,17 @@ def test_list_books_of_a_large_table_trusts_the_planner_until_it_learns_otherwis
     assert (current["total"], current["total_is_estimate"]) == (2, False)
 
 
+def test_list_books_of_a_never_analysed_table_estimates_total(client, app, monkeypatch):
+    monkeypatch.setitem(app.config, "LIST_COUNT_CAP", 3)
+    BookFactory.create_batch(45)
+    assert db.session.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'books'::regclass")).scalar() == -1
+
+    body = client.get(f"{BOOKS}?size=2").get_json()
+
+    assert body["total_is_estimate"] is True
+    assert body["total"] >= 45
+
+
 def test_list_books_at_count_cap_is_exact(client, app, monkeypatch):
     monkeypatch.setitem(app.config, "LIST_COUNT_CAP", 3)
     BookFactory.create_batch(3)

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bookapi import create_app, reads
 from bookapi.extensions import db
@@ -104,3 +105,40 @@ def test_query_over_statement_timeout_returns_503(app):
 
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
+
+
+@pytest.fixture
+def budget_app(app):
+    """An app whose requests may spend 1 s in the database."""
+    budget_app = create_app(make_config(DB_STATEMENT_TIMEOUT_MS=1000, SQLALCHEMY_ENGINE_OPTIONS={
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        "connect_args": {"options": "-c statement_timeout=1000"},
+    }))
+    yield budget_app
+    with budget_app.app_context():
+        db.engine.dispose()
+        budget_app.extensions[reads.EXTENSION].dispose()
+
+
+def test_reads_of_one_request_share_the_statement_timeout(budget_app):
+    with budget_app.test_request_context():
+        reads.execute(text("SELECT pg_sleep(0.6)"))
+
+        with pytest.raises(OperationalError, match="statement timeout"):
+            reads.execute(text("SELECT pg_sleep(0.6)"))
+
+
+def test_next_request_reads_with_the_whole_statement_timeout(budget_app):
+    with budget_app.test_request_context():
+        reads.execute(text("SELECT pg_sleep(0.3)"))
+        reads.execute(text("SELECT 1"))
+
+    with budget_app.test_request_context():
+        assert reads.execute(text("SHOW statement_timeout")).scalar() == "1s"
+
+
+def test_requests_that_share_an_app_context_have_a_budget_each(budget_app):
+    with budget_app.app_context():
+        for _ in range(2):
+            with budget_app.test_request_context():
+                reads.execute(text("SELECT pg_sleep(0.6)"))

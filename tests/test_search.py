@@ -1,15 +1,21 @@
 """Finding books: full-text search, filters, sort, sparse fields and keyset cursors."""
+import json
+
 import pytest
 from flask import url_for
 
-from bookapi.books.pagination import signature, to_base64
+from bookapi.books.pagination import from_base64, signature, to_base64
 from tests.factories import BookFactory
 
 BOOKS = "/api/v1/books"
 
 
 def titles(response):
-    return [book["title"] for book in response.get_json()["items"]]
+    return titles_of(response.get_json())
+
+
+def titles_of(body):
+    return [book["title"] for book in body["items"]]
 
 
 @pytest.fixture
@@ -56,6 +62,30 @@ def test_search_with_or(client, shelf):
     assert set(titles(client.get(f"{BOOKS}?q=wizard or dwarves"))) == {"Earthsea", "The Hobbit"}
 
 
+@pytest.mark.parametrize("q", ["-dune", "-uif -orp", '-"sand worms"', "dune or -desert", "the -dune"])
+def test_search_of_only_excluded_words_returns_422(client, shelf, q):
+    response = client.get(BOOKS, query_string={"q": q})
+
+    assert response.status_code == 422
+    assert "exclu" in response.get_json()["errors"]["q"][0]
+
+
+@pytest.mark.parametrize("q", ["the", "and or the", "!!!", '"of the"'])
+def test_search_of_no_searchable_word_returns_422(client, shelf, q):
+    response = client.get(BOOKS, query_string={"q": q})
+
+    assert response.status_code == 422
+    assert "common words" in response.get_json()["errors"]["q"][0]
+
+
+def test_search_is_not_corrected_to_a_stop_word(client, shelf):
+    BookFactory(title="The End")
+
+    response = client.get(f"{BOOKS}?q=thw -dune")
+
+    assert (response.status_code, titles(response)) == (200, [])
+
+
 def test_search_without_match_is_empty(client, shelf):
     body = client.get(f"{BOOKS}?q=zzzzqqqq").get_json()
 
@@ -78,7 +108,15 @@ def test_filter_title_treats_wildcards_literally(client, shelf):
     BookFactory(title="100% Pure_Fun")
 
     assert titles(client.get(f"{BOOKS}?title=0%25 Pure_")) == ["100% Pure_Fun"]
-    assert titles(client.get(f"{BOOKS}?title=%25%25%25")) == []
+    assert titles(client.get(f"{BOOKS}?title=Pure%25Fun")) == []
+
+
+@pytest.mark.parametrize("title", ["!!!", "%%%", "a b c", "du-ne", "__x__"])
+def test_filter_title_without_three_letters_or_digits_in_a_row_returns_422(client, shelf, title):
+    response = client.get(BOOKS, query_string={"title": title})
+
+    assert response.status_code == 422
+    assert "three letters or digits" in response.get_json()["errors"]["title"][0]
 
 
 def test_filter_isbn_in_any_spelling(client, shelf):
@@ -122,15 +160,30 @@ def test_sparse_fieldset_returns_only_those_fields(client, shelf):
     assert list(items[0]) == ["id", "title", "isbn13"]
 
 
-def walk(client, url):
-    """Every title, following next_cursor from ``url`` to the end."""
-    seen, response = [], client.get(url)
+def walk(client, url, cursor=None):
+    """Every title, following next_cursor from ``url`` (or from its page at ``cursor``) to the end."""
+    seen, response = [], client.get(f"{url}&cursor={cursor}" if cursor else url)
     while True:
+        assert response.status_code == 200, response.get_json()
         seen += titles(response)
         cursor = response.get_json()["next_cursor"]
         if cursor is None:
             return seen
         response = client.get(f"{url}&cursor={cursor}")
+
+
+def cursor_limit(client):
+    """The longest cursor the OpenAPI document allows."""
+    parameters = client.get("/openapi.json").get_json()["paths"][BOOKS]["get"]["parameters"]
+    return next(parameter for parameter in parameters if parameter.get("name") == "cursor")["schema"]["maxLength"]
+
+
+def resigned(app, cursor, **changes):
+    """``cursor`` with some of its payload changed, signed with the service's own key."""
+    payload = json.loads(from_base64(cursor.rpartition(".")[0]))
+    data = json.dumps({**payload, **changes}).encode()
+    with app.app_context():
+        return f"{to_base64(data)}.{to_base64(signature(data))}"
 
 
 @pytest.mark.parametrize("sort", ["id", "title", "-title", "author,-published_date", "-created_at"])
@@ -140,6 +193,55 @@ def test_cursor_walk_visits_every_book_once_in_order(client, shelf, sort):
 
     assert walk(client, f"{BOOKS}?sort={sort}&size=2") == expected
     assert len(expected) == 12
+
+
+# JSON escapes a control character in six bytes; the others take up to four in UTF-8.
+@pytest.mark.parametrize("character", ["\x01", "\u4e2d", "\U0001f600"])
+def test_cursor_walk_over_the_longest_titles_and_authors_visits_every_book(client, character):
+    books = [BookFactory(title=character * 254 + str(i), author=character * 255) for i in range(5)]
+
+    seen = walk(client, f"{BOOKS}?sort=-title,-author,published_date,created_at,id&size=2")
+
+    assert seen == sorted((book.title for book in books), reverse=True)
+
+
+def test_cursor_longer_than_the_documented_limit_returns_400(client, shelf):
+    response = client.get(f"{BOOKS}?size=2&cursor={'A' * (cursor_limit(client) + 1)}")
+
+    assert response.status_code == 400
+    assert "cursor" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("query, changes", [
+    ("sort=title", {"v": ["Dune\u0000", 1]}),
+    ("sort=title", {"v": ["D" * 256, 1]}),
+    ("sort=id", {"v": [2**63]}),
+    ("sort=id", {"v": ["3"]}),
+    ("sort=id", {"v": [True]}),
+    ("sort=published_date", {"v": [1965, 1]}),
+    ("sort=-created_at", {"v": [None, 1]}),
+    ("q=desert", {"v": [1e300, 1]}),
+    ("q=desert", {"v": ["0.5", 1]}),
+    ("q=desert", {"c": "desert\u0000"}),
+    ("q=desert", {"c": 7}),
+])
+def test_signed_cursor_with_invalid_values_returns_400(client, app, shelf, query, changes):
+    cursor = client.get(f"{BOOKS}?{query}&size=1").get_json()["next_cursor"]
+
+    response = client.get(f"{BOOKS}?{query}&size=1&cursor={resigned(app, cursor, **changes)}")
+
+    assert response.status_code == 400
+    assert "cursor" in response.get_json()["detail"]
+
+
+def test_search_cursor_keeps_the_spelling_correction_it_was_made_with(client):
+    BookFactory.create_batch(5, title="Project Notes")
+    first = client.get(f"{BOOKS}?q=projekt&size=2").get_json()
+    BookFactory(title="Projekt Berlin")
+
+    rest = walk(client, f"{BOOKS}?q=projekt&size=2", first["next_cursor"])
+
+    assert titles_of(first) + rest.count("Project Notes") * ["Project Notes"] == 5 * ["Project Notes"]
 
 
 def test_cursor_walk_over_search_results_follows_relevance(client, shelf):
@@ -260,7 +362,7 @@ def test_lookup_by_invalid_isbn_returns_422(client):
     assert client.get(f"{BOOKS}/isbn/9780306406158").status_code == 422
 
 
-def test_search_does_not_correct_stop_words(client):
+def test_search_does_not_correct_stop_words(client, shelf):
     BookFactory(title="Forest Tales")
 
-    assert titles(client.get(f"{BOOKS}?q=for")) == []
+    assert set(titles(client.get(f"{BOOKS}?q=for or dune"))) == {"Dune", "Children of Dune"}

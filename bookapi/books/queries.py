@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from flask import abort
+from marshmallow import ValidationError
 from sqlalchemy import func, select, text
 
 from bookapi import reads
@@ -16,6 +17,9 @@ from bookapi.books.statements import (
     BOOK_BY_ID,
     BOOK_BY_ISBN13,
     FILTERS,
+    MAX_CURSOR_LENGTH,
+    SEARCH_CHECKS,
+    SEARCH_MAX_LENGTH,
     capped_count,
     matching_statement,
     page_statement,
@@ -31,14 +35,19 @@ FILTER_VALUES = {"title": lambda title: f"%{escape_like(title)}%", "isbn": to_is
 # Bare words of a web-search query; quoted phrases, exclusions and `or` are left as the user wrote them.
 QUERY_TOKEN = re.compile(r'"[^"]*"?|\S+')
 # A word is misspelt when no book has it (stop words, which search ignores, are not words to correct); then
-# the nearest title or author word stands in for it.
+# the nearest title or author word that search does not ignore stands in for it.
 CORRECTIONS = text("""
-    SELECT w, (SELECT word FROM search_words WHERE word % w ORDER BY word <-> w LIMIT 1)
+    SELECT w, (SELECT word FROM search_words
+               WHERE word % w AND numnode(plainto_tsquery('english', word)) > 0 ORDER BY word <-> w LIMIT 1)
     FROM unnest(CAST(:words AS text[])) AS w
     WHERE numnode(plainto_tsquery('english', w)) > 0
       AND NOT EXISTS (SELECT 1 FROM search_words WHERE word = w)
       AND NOT EXISTS (SELECT 1 FROM books WHERE search_vector @@ plainto_tsquery('english', w))
 """)
+
+NO_WORDS = "Nothing to search for: only common words (the, of, and, …), which are not indexed, or no words at all."
+ONLY_EXCLUSIONS = ("Search for at least one word that every match contains: excluded words (-word), alone or in an "
+                   "`or`, would match nearly every book.")
 
 
 def book_not_found(book_id):
@@ -70,7 +79,9 @@ def spelling_corrected(q):
     nearest = {word: match for word, match in reads.execute(CORRECTIONS, {"words": words}) if match}
     if not nearest:
         return None
-    return " ".join(nearest.get(t.lower(), t) if t.isalpha() else t for t in tokens)
+    corrected = " ".join(nearest.get(t.lower(), t) if t.isalpha() else t for t in tokens)
+    # Cursors carry the correction, and are sized for one no longer than a search.
+    return corrected if len(corrected) <= SEARCH_MAX_LENGTH else None
 
 
 def settle_count(counted, cap, estimate):
@@ -129,6 +140,17 @@ class BookQuery:
             parameters["count_limit"] = count_cap + 1
         return page_statement(self.conditions, self.sort, walk, counted), {**self.parameters, **parameters}
 
+    def refuse_unbounded_search(self):
+        """422, saying why, for a search its index cannot bound; its statements select nothing (see BOUNDED)."""
+        search = search_of(self.conditions)
+        if search is None:
+            return
+        has_words, matches_wordless = reads.execute(SEARCH_CHECKS[search], self.parameters).one()
+        if not has_words:
+            raise ValidationError({"q": [NO_WORDS]})
+        if matches_wordless:
+            raise ValidationError({"q": [ONLY_EXCLUSIONS]})
+
     def count(self, cap, exact=False):
         """``(total, is_estimate)``: exact up to ``cap`` rows (or always, when asked), the planner's estimate above."""
         statement, parameters = self.matching_query()
@@ -139,19 +161,14 @@ class BookQuery:
 
     def estimated_rows(self):
         """The planner's row estimate for the matching rows: free next to counting a million of them."""
-        statement, parameters = self.matching_query()
-        connection = reads.connection()
-        compiled = statement.compile(connection)
-        plan = connection.exec_driver_sql(
-            "EXPLAIN (FORMAT JSON) " + compiled.string, compiled.construct_params(parameters)
-        ).scalar()
-        return int(plan[0]["Plan"]["Plan Rows"])
+        return int(reads.explain(*self.matching_query())[0]["Plan"]["Plan Rows"])
 
 
-def book_query(args):
+def book_query(args, cursor=None):
+    """The books ``args`` select; the pages of a ``cursor`` keep the spelling correction it was made with."""
     conditions, parameters = [], {}
     if "q" in args:
-        corrected = spelling_corrected(args["q"])
+        corrected = cursor.correction if cursor else spelling_corrected(args["q"])
         conditions.append("q_corrected" if corrected else "q")
         parameters["q"] = args["q"]
         if corrected:
@@ -165,16 +182,18 @@ def book_query(args):
 
 def find_books(args, count_cap):
     """One page of the books ``args`` select, by offset page or by cursor."""
-    query, size, exact = book_query(args), args["size"], args["count"] == "exact"
+    cursor = decode_cursor(args["cursor"], MAX_CURSOR_LENGTH) if "cursor" in args else None
+    query, size, exact = book_query(args, cursor), args["size"], args["count"] == "exact"
     keys, capped_at = query.keys, None if exact else count_cap
-    if "cursor" in args:
-        direction, values = decode_cursor(args["cursor"], keys, query.fingerprint)
-        statement, parameters = query.rows_from(direction, values, size, capped_at)
-        page_number = None
+    if cursor:
+        direction, page_number = cursor.direction, None
+        statement, parameters = query.rows_from(direction, cursor.position(keys, query.fingerprint), size, capped_at)
     else:
         direction, page_number = "n", args.get("page", 1)
         statement, parameters = query.first_rows(size, (page_number - 1) * size, capped_at)
     found = reads.records(statement, parameters)
+    if not found:
+        query.refuse_unbounded_search()
 
     if exact or not found:
         total, is_estimate = query.count(count_cap, exact)
@@ -188,10 +207,11 @@ def find_books(args, count_cap):
     page = Page(items=found, size=size, total=total, total_is_estimate=is_estimate, page=page_number)
     has_next = more if direction == "n" else True
     has_prev = more if direction == "p" else page_number != 1
+    correction = query.parameters.get("corrected_q")
     if found and has_next:
-        page.next_cursor = encode_cursor("n", keys, position(found[-1], keys), query.fingerprint)
+        page.next_cursor = encode_cursor("n", keys, position(found[-1], keys), query.fingerprint, correction)
     if found and has_prev:
-        page.prev_cursor = encode_cursor("p", keys, position(found[0], keys), query.fingerprint)
+        page.prev_cursor = encode_cursor("p", keys, position(found[0], keys), query.fingerprint, correction)
     return page
 
 

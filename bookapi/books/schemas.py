@@ -1,11 +1,22 @@
+import re
+
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from bookapi.books.statements import MAX_CURSOR_LENGTH, SEARCH_MAX_LENGTH
 from bookapi.fields import CommaSeparated, EachItem, Isbn, JsonBoolean, Text
 from bookapi.records import RecordSchema
 
 NAME = validate.Length(min=1, max=255)
 SORT_KEYS = ("title", "author", "published_date", "created_at", "id")
+# Three letters or digits in a row: the trigram index finds a part of a title by such trigrams, and a part without
+# one would be looked for in every title.
+TITLE_TRIGRAM = re.compile(r"[^\W_]{3}")
+
+
+def has_a_trigram(value):
+    if not TITLE_TRIGRAM.search(value):
+        raise ValidationError("Must contain three letters or digits in a row, which the title index can look up.")
 
 
 class BookSchema(RecordSchema):
@@ -35,21 +46,28 @@ class BookListArgsSchema(Schema):
         "description": "Offset page, from 1, for shallow pages; deeper pages follow `next_cursor`.",
     })
     size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(validate=validate.Length(max=2000), metadata={
-        "description": "`next_cursor` or `prev_cursor` of a previous page of the same query.",
+    # The length limit is the longest cursor the service makes; a longer one is refused with the other bad
+    # cursors (400), not as a schema violation.
+    cursor = fields.String(metadata={
+        "description": "`next_cursor` or `prev_cursor` of a previous page of the same query. A cursor that is "
+                       "too long, malformed, tampered with, or another query's is refused with 400.",
+        "maxLength": MAX_CURSOR_LENGTH,
     })
     count = fields.String(
         load_default="estimate",
         validate=validate.OneOf(["estimate", "exact"]),
         metadata={"description": "`exact` counts every matching row; `estimate` stops counting at a cap."},
     )
-    q = Text(validate=validate.Length(min=1, max=200), metadata={
+    q = Text(validate=validate.Length(min=1, max=SEARCH_MAX_LENGTH), metadata={
         "description": 'Full-text search over title, author and description, web-search syntax ("phrase", '
-                       "-exclude, or), tolerant of misspelt words; ranked by relevance unless `sort` is given.",
+                       "-exclude, or), tolerant of misspelt words; ranked by relevance unless `sort` is given. "
+                       "422 for a search of only common words (the, of, …), or with no word that every match "
+                       "contains (only -excluded words, alone or in an `or`).",
     })
     author = Text(validate=NAME, metadata={"description": "Exact author, ignoring case."})
-    title = Text(validate=validate.Length(min=3, max=255), metadata={
-        "description": "Part of the title, ignoring case (at least 3 characters).",
+    title = Text(validate=[validate.Length(max=255), has_a_trigram], metadata={
+        "description": "Part of the title, ignoring case, with three letters or digits in a row (else 422).",
+        "minLength": 3,
     })
     isbn = Isbn(metadata={"description": "ISBN-10 or ISBN-13 in any spelling."})
     published_after = fields.Date(metadata={"description": "Published on or after this date."})

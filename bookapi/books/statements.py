@@ -6,10 +6,11 @@ cache-keyed once per process, and SQLAlchemy finds its compiled SQL in its cache
 """
 from functools import lru_cache
 
-from sqlalchemy import REAL, Integer, bindparam, case, func, select, text
+from sqlalchemy import REAL, Integer, and_, bindparam, case, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from bookapi.books.models import Book
-from bookapi.books.pagination import SortKey, rows_after
+from bookapi.books.pagination import SortKey, longest_cursor, rows_after
 
 # How many query shapes keep their statements (conditions, sort, direction, counted or not).
 STATEMENT_SHAPES = 512
@@ -18,7 +19,8 @@ SEARCH_VECTOR = Book.__table__.c.search_vector
 BOOK_COLUMNS = [column for column in Book.__table__.c if column is not SEARCH_VECTOR]
 BOOK_BY_ID = select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id"))
 BOOK_BY_ISBN13 = select(*BOOK_COLUMNS).where(Book.isbn13 == bindparam("isbn13"))
-TABLE_ESTIMATE = select(text("reltuples::bigint")).select_from(text("pg_class")).where(
+# Null until the table is first analysed (reltuples is -1 then): the list asks the planner instead.
+TABLE_ESTIMATE = select(text("nullif(reltuples, -1)::bigint")).select_from(text("pg_class")).where(
     text("oid = 'books'::regclass")
 ).scalar_subquery()
 # An unfiltered list is not counted when the planner puts the table at more than this many times the count limit
@@ -41,9 +43,20 @@ TSQUERIES = {
         func.websearch_to_tsquery("english", bindparam("corrected_q"))),
 }
 RANKS = {name: func.ts_rank(SEARCH_VECTOR, tsquery, type_=REAL) for name, tsquery in TSQUERIES.items()}
+# What PostgreSQL's parser made of a search: whether it kept any word (it drops stop words), and whether a book with
+# no words at all would match (a search of exclusions, alone or in an `or`, matches nearly every book, and its index
+# can only be read whole). A search is bounded by its index when it has words and such a book does not match.
+SEARCH_TRAITS = {
+    name: (func.numnode(tsquery) > 0, literal_column("''::tsvector", TSVECTOR).bool_op("@@")(tsquery))
+    for name, tsquery in TSQUERIES.items()
+}
+SEARCH_CHECKS = {name: select(*traits) for name, traits in SEARCH_TRAITS.items()}
+# The traits are constants by the time the planner sees them (the search is bound as a literal), so the statements
+# of an unbounded search are planned with a one-time false filter, and scan nothing.
+BOUNDED = {name: and_(has_words, ~matches_wordless) for name, (has_words, matches_wordless) in SEARCH_TRAITS.items()}
 # Every condition a list can have, in the order a shape names them; each value is a bound parameter of its name.
 CONDITIONS = {
-    **{name: SEARCH_VECTOR.op("@@")(tsquery) for name, tsquery in TSQUERIES.items()},
+    **{name: and_(SEARCH_VECTOR.op("@@")(tsquery), BOUNDED[name]) for name, tsquery in TSQUERIES.items()},
     "author": func.lower(Book.author) == func.lower(bindparam("author")),
     "title": Book.title.ilike(bindparam("title"), escape="\\"),
     "isbn": Book.isbn13 == bindparam("isbn"),
@@ -67,6 +80,12 @@ def sort_keys(sort, search=None):
     if not any(key.name == "id" for key in keys):
         keys.append(SortKey("id", Book.id, keys[-1].descending if keys else False))
     return tuple(keys)
+
+
+# The longest search, and the longest spelling correction of one (a cursor carries it).
+SEARCH_MAX_LENGTH = 200
+# Every key a cursor can carry (a cursor carries some of them) at its widest, with the longest correction.
+MAX_CURSOR_LENGTH = longest_cursor((*sort_keys(tuple(SORT_COLUMNS)), *sort_keys((), "q")), SEARCH_MAX_LENGTH)
 
 
 def capped_count(matching):
