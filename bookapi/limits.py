@@ -99,9 +99,10 @@ def init_app(app):
     """Apply the declared limits; call once every blueprint is registered."""
     if not app.config["RATELIMIT_ENABLED"]:
         return
+    # A copy: Flask-Limiter updates the options it is given with RATELIMIT_STORAGE_OPTIONS, in place.
     limiter = Limiter(
         key_func=get_remote_address, storage_uri=app.config["RATELIMIT_STORAGE_URI"],
-        storage_options=REDIS_OPTIONS if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else {},
+        storage_options=dict(REDIS_OPTIONS) if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else {},
         in_memory_fallback_enabled=True, swallow_errors=True, key_prefix="bookapi", headers_enabled=False,
     )
     limiter.init_app(app)
