@@ -6,6 +6,7 @@ app's own, after every blueprint is registered. Authenticated writes are also li
 and move back to Redis once it answers again. Answers on limited routes carry the IETF ``RateLimit-Policy`` and
 ``RateLimit`` headers (draft-ietf-httpapi-ratelimit-headers).
 """
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -87,7 +88,9 @@ def advertise(response):
     if request_limit is None:
         return response
     name, item = request_limit.request_args[-1], request_limit.limit
-    seconds_left = max(0, request_limit.reset_at - int(time.time()))
+    # From the window's own reset time: ``reset_at`` is already rounded up to a whole second, and rounding the
+    # clock down as well told clients a second more than the window has (t=61 on a 60-second window).
+    seconds_left = max(0, math.ceil(request_limit.window.reset_time - time.time()))
     response.headers["RateLimit-Policy"] = f'"{name}";q={item.amount};w={item.get_expiry()}'
     response.headers["RateLimit"] = f'"{name}";r={max(0, request_limit.remaining)};t={seconds_left}'
     if response.status_code == 429:
