@@ -99,9 +99,10 @@ def test_register_is_limited_per_client(limited):
     client = limited(RATELIMIT_REGISTER="2/hour")
     bodies = [{"email": f"new{n}@example.com", "password": "quiet lantern orchard 2041"} for n in range(3)]
 
-    statuses = [client.post("/api/v1/auth/register", json=body).status_code for body in bodies]
+    answers = [client.post("/api/v1/auth/register", json=body) for body in bodies]
 
-    assert statuses == [201, 201, 429]
+    assert [answer.status_code for answer in answers] == [201, 201, 429]
+    assert [remaining(answer) for answer in answers] == [1, 0, 0]
     assert client.post("/api/v1/auth/register", json=bodies[2], **at("198.51.100.7")).status_code == 201
 
 
@@ -123,9 +124,10 @@ def test_writes_are_limited_per_user_and_reads_are_not(limited):
     editor, other = UserFactory(role="editor"), UserFactory(role="editor")
     sign_in(client, editor)
 
-    statuses = [client.post("/api/v1/books", json=BookPayload()).status_code for _ in range(3)]
+    answers = [client.post("/api/v1/books", json=BookPayload()) for _ in range(3)]
 
-    assert statuses == [201, 201, 429]
+    assert [answer.status_code for answer in answers] == [201, 201, 429]
+    assert POLICY.fullmatch(answers[0].headers["RateLimit-Policy"]).groups() == ("2", "60")
     read = client.get("/api/v1/books")
     assert read.status_code == 200 and "RateLimit" not in read.headers
     assert sign_in(client, other).post("/api/v1/books", json=BookPayload()).status_code == 201
