@@ -6,6 +6,7 @@ app's own, after every blueprint is registered. Authenticated writes are also li
 and move back to Redis once it answers again. Answers on limited routes carry the IETF ``RateLimit-Policy`` and
 ``RateLimit`` headers (draft-ietf-httpapi-ratelimit-headers).
 """
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -87,7 +88,9 @@ def advertise(response):
     if request_limit is None:
         return response
     name, item = request_limit.request_args[-1], request_limit.limit
-    seconds_left = max(0, request_limit.reset_at - int(time.time()))
+    # From the window's own reset time: ``reset_at`` is already rounded up to a whole second, and rounding the
+    # clock down as well told clients a second more than the window has (t=61 on a 60-second window).
+    seconds_left = max(0, math.ceil(request_limit.window.reset_time - time.time()))
     response.headers["RateLimit-Policy"] = f'"{name}";q={item.amount};w={item.get_expiry()}'
     response.headers["RateLimit"] = f'"{name}";r={max(0, request_limit.remaining)};t={seconds_left}'
     if response.status_code == 429:
@@ -107,9 +110,10 @@ def init_app(app):
     """Apply the declared limits; call once every blueprint is registered."""
     if not app.config["RATELIMIT_ENABLED"]:
         return
+    # A copy: Flask-Limiter updates the options it is given with RATELIMIT_STORAGE_OPTIONS, in place.
     limiter = Limiter(
         key_func=get_remote_address, storage_uri=app.config["RATELIMIT_STORAGE_URI"],
-        storage_options=REDIS_OPTIONS if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else {},
+        storage_options=dict(REDIS_OPTIONS) if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else {},
         in_memory_fallback_enabled=True, swallow_errors=True, key_prefix="bookapi", headers_enabled=False,
     )
     limiter.init_app(app)

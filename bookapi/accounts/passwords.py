@@ -38,13 +38,23 @@ def dummy_hash():
 
 
 def check_password(password, email):
-    """Raise a ValidationError naming the ``password`` field when it breaks the policy; ``email`` is the account's."""
+    """Raise a ValidationError naming the ``password`` field when it breaks the policy; ``email`` is the account's.
+
+    The messages are keyed by the field so that they name it wherever the check runs: in a schema's validator (a
+    registration) or in the service after loading (a change of password, which needs the account's email).
+    """
+    breach = policy_breach(password, email)
+    if breach:
+        raise ValidationError({"password": [breach]})
+
+
+def policy_breach(password, email):
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
-        raise ValidationError(f"Length must be between {MIN_LENGTH} and {MAX_LENGTH} characters.", "password")
+        return f"Length must be between {MIN_LENGTH} and {MAX_LENGTH} characters."
     local_part = email.partition("@")[0]
     if len(local_part) >= 3 and local_part in password.lower():
-        raise ValidationError("Must not contain the local part of your email address.", "password")
+        return "Must not contain the local part of your email address."
     estimate = zxcvbn(password[:ESTIMATED_PREFIX], user_inputs=[email, local_part], max_length=ESTIMATED_PREFIX)
     if estimate["score"] < MIN_SCORE:
-        raise ValidationError("Too common or too easy to guess; a few unrelated words make a strong password.",
-                              "password")
+        return "Too common or too easy to guess; a few unrelated words make a strong password."
+    return None

@@ -35,7 +35,9 @@ class RegisterSchema(Schema):
 
 
 class LoginSchema(Schema):
-    email = fields.String(required=True, validate=validate.Length(max=320))
+    # Not checked as an address (an unknown email is a 401 like a wrong password), but it must be storable text:
+    # PostgreSQL refuses a NUL character in a query parameter.
+    email = Text(required=True, validate=validate.Length(max=320))
     password = PASSWORD
 
 

@@ -32,6 +32,11 @@ def login(email, password):
         tokens.Credentials.incorrect()
     if not verify_password(user.password_hash, password):
         tokens.Credentials.incorrect()
+    checked_version = user.token_version
+    user = tokens.lock_account(user.id)
+    # The password or the account changed while it was being checked: the tokens would outlive that change.
+    if user is None or user.token_version != checked_version:
+        tokens.Credentials.incorrect()
     if not user.is_active:
         abort(403, "User account is inactive")
     if needs_rehash(user.password_hash):

@@ -143,19 +143,32 @@ def token_pair(user, family_id=None):
     }
 
 
+def lock_account(user_id):
+    """The account as committed now, share-locked until this transaction ends; None if it is gone.
+
+    Whatever issues tokens takes this lock first, and a password change or a deactivation updates the account
+    before it revokes tokens: so either it waits for the tokens being issued and revokes them too, or they wait
+    for it and see it.
+    """
+    return db.session.get(User, user_id, with_for_update={"read": True}, populate_existing=True)
+
+
 def rotate(refresh):
     """Trade a refresh token for a new pair. A token presented a second time revokes its whole family: either its
     owner or a thief is replaying it, and the family cannot tell which."""
+    owner_id = db.session.scalar(select(RefreshToken.user_id).where(RefreshToken.token_hash == digest(refresh)))
+    if owner_id is None:
+        Credentials.invalid()
+    user = lock_account(owner_id)
     stored = db.session.scalars(
         select(RefreshToken).where(RefreshToken.token_hash == digest(refresh)).with_for_update()
     ).first()
-    if stored is None:
+    if stored is None or user is None:
         Credentials.invalid()
     if stored.used_at is not None or stored.revoked_at is not None:
         revoke_family(stored.family_id)
         db.session.commit()
         Credentials.invalid()
-    user = db.session.get(User, stored.user_id)
     if stored.expires_at <= now() or not user.is_active:
         Credentials.invalid()
     stored.used_at = now()
