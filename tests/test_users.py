@@ -185,6 +185,16 @@ def test_cli_create_admin_promotes_an_existing_account_and_keeps_its_password(ru
     assert login(anonymous, "reader@example.com", PASSWORD).status_code == 200
 
 
+def test_cli_create_admin_reactivates_an_inactive_account(runner, anonymous):
+    user = UserFactory(email="reader@example.com", role="user", is_active=False)
+
+    result = runner.invoke(args=["users", "create-admin", "reader@example.com"])
+
+    assert result.exit_code == 0, result.output
+    assert (account(user.id).role, account(user.id).is_active) == ("admin", True)
+    assert login(anonymous, "reader@example.com", PASSWORD).status_code == 200
+
+
 def test_cli_set_role_changes_the_role(runner):
     user = UserFactory(email="reader@example.com")
 

@@ -46,11 +46,12 @@ def account_or_fail(email):
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 def create_admin(email, password_stdin):
-    """Make EMAIL an admin: promote its account, or open one (the password is asked for, never an argument)."""
+    """Make EMAIL an active admin: promote (and reactivate) its account, or open one (the password is asked for,
+    never an argument)."""
     user = service.user_by_email(email.strip().lower())
     if user is not None:
-        service.change_user(user.id, role="admin")
-        click.echo(f"{user.email} is now an admin.")
+        service.change_user(user.id, role="admin", is_active=True)
+        click.echo(f"{user.email} is now an active admin.")
         return
     with refusals_as_errors():
         account = register_schema.load({"email": email, "password": read_password(password_stdin)})
