@@ -27,7 +27,8 @@ def login_email():
     """The account a login names (as login normalises it): failed attempts count against the account too."""
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    return email.strip().lower() if isinstance(email, str) else ""
+    # A login without an email is refused before it could fail; its key only must not be empty.
+    return email.strip().lower() if isinstance(email, str) and email.strip() else "(no email)"
 
 
 def caller_id():
@@ -87,7 +88,8 @@ def advertise(response):
     request_limit = current_app.extensions[EXTENSION].current_limit
     if request_limit is None:
         return response
-    name, item = request_limit.request_args[-1], request_limit.limit
+    # The limit's scope, which Flask-Limiter qualifies with the endpoint ("auth.login:login"): the policy's own name.
+    name, item = request_limit.request_args[-1].rpartition(":")[2], request_limit.limit
     # From the window's own reset time: ``reset_at`` is already rounded up to a whole second, and rounding the
     # clock down as well told clients a second more than the window has (t=61 on a 60-second window).
     seconds_left = max(0, math.ceil(request_limit.window.reset_time - time.time()))

@@ -17,8 +17,8 @@ from tests.conftest import sign_in
 from tests.factories import BookPayload, UserFactory
 
 REDIS = "redis://127.0.0.1:6379/0"
-POLICY = re.compile(r'"[\w.:-]+";q=(\d+);w=(\d+)')
-REMAINING = re.compile(r'"[\w.:-]+";r=(\d+);t=(\d+)')
+POLICY = re.compile(r'"(?:login|login-account|register|refresh|writes)";q=(\d+);w=(\d+)')
+REMAINING = re.compile(r'"(?:login|login-account|register|refresh|writes)";r=(\d+);t=(\d+)')
 WRONG = "a wrong guess of a password"
 
 
