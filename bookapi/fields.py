@@ -1,7 +1,18 @@
 """Marshmallow fields shared by the resources."""
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from bookapi import isbn
+
+
+def check_length_as_sent(field, value):
+    """Run ``field``'s length validators on ``value`` as it arrived, before loading changes or expands it.
+
+    The OpenAPI document's minLength/maxLength (minItems/maxItems) are limits on what is sent; and a list past its
+    limit is refused before any item costs a load.
+    """
+    for validator in field.validators:
+        if isinstance(validator, validate.Length):
+            validator(value)
 
 
 class Text(fields.String):
@@ -70,6 +81,7 @@ class EachItem(fields.List):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, list):
             raise self.make_error("invalid")
+        check_length_as_sent(self, value)
         return [self.load_item(item) for item in value]
 
     def load_item(self, item):
