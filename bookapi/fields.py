@@ -16,16 +16,17 @@ def check_length_as_sent(field, value):
 
 
 class Text(fields.String):
-    """A string PostgreSQL can store: trimmed and free of NUL characters.
+    """A string PostgreSQL can store: free of NUL characters, within its length limits as sent, then trimmed.
 
     Lone surrogates never reach here: the JSON parser rejects them as malformed.
     """
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs)
+        check_length_as_sent(self, text)
         if "\x00" in text:
             raise ValidationError("Must not contain NUL characters.")
-        return text
+        return text.strip()
 
 
 class Isbn(fields.String):

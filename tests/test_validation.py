@@ -50,6 +50,23 @@ def test_create_book_with_invalid_field_returns_422(client, changes, field):
     assert catalogue(client)["total"] == 0
 
 
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"author": " " + "y" * 255}, "author"),
+        ({"title": "x" * 255 + "  "}, "title"),
+        ({"description": "d" * 10_000 + "\n"}, "description"),
+    ],
+)
+def test_create_book_over_max_length_as_sent_returns_422(client, changes, field):
+    # The OpenAPI document's maxLength is on what is sent, before surrounding spaces are trimmed.
+    response = client.post(BOOKS, json={**BookPayload(), **changes})
+
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == [field]
+    assert catalogue(client)["total"] == 0
+
+
 @pytest.mark.parametrize("missing", ["title", "author", "isbn", "published_date"])
 def test_create_book_without_required_field_returns_422(client, missing):
     payload = BookPayload()
