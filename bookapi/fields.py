@@ -1,7 +1,13 @@
 """Marshmallow fields shared by the resources."""
+import re
+
 from marshmallow import ValidationError, fields, validate
 
 from bookapi import isbn
+
+# Patterns that mean the same in ECMA-262, which OpenAPI's `pattern` follows, and in Python's re.fullmatch.
+SINGLE_LINE_TEXT = re.compile(r"^[^\x00-\x1F\x7F-\x9F]*$")
+MULTILINE_TEXT = re.compile(r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")
 
 
 def check_length_as_sent(field, value):
@@ -16,16 +22,29 @@ def check_length_as_sent(field, value):
 
 
 class Text(fields.String):
-    """A string PostgreSQL can store: free of NUL characters, within its length limits as sent, then trimmed.
+    """A string PostgreSQL can store and a person can read: free of control characters, within its length limits
+    as sent, then trimmed.
 
-    Lone surrogates never reach here: the JSON parser rejects them as malformed.
+    C0 and C1 control characters (and DEL) are refused; ``multiline`` text may hold tabs and line breaks (CR, LF).
+    The rule is the field's OpenAPI ``pattern``. Lone surrogates never reach here: the JSON parser rejects them.
     """
+
+    default_error_messages = {
+        "control": "Must not contain control characters.",
+        "multiline_control": "Must not contain control characters other than tab, CR and LF.",
+    }
+
+    def __init__(self, *, multiline=False, **kwargs):
+        self.allowed = MULTILINE_TEXT if multiline else SINGLE_LINE_TEXT
+        self.refusal = "multiline_control" if multiline else "control"
+        kwargs["metadata"] = {"pattern": self.allowed.pattern, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         check_length_as_sent(self, text)
-        if "\x00" in text:
-            raise ValidationError("Must not contain NUL characters.")
+        if not self.allowed.fullmatch(text):
+            raise self.make_error(self.refusal)
         return text.strip()
 
 

@@ -1,4 +1,6 @@
 """The OpenAPI document is valid, covers every API route, and the live app honours it under fuzzing."""
+import re
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -6,6 +8,7 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from bookapi.books.schemas import book_update_schema
 from bookapi.isbn import isbn10_check_digit, isbn13_check_digit
 from bookapi.openapi import PATH_PARAMETER
 
@@ -41,6 +44,16 @@ def test_openapi_request_schema_is_the_validating_schema(client):
     assert book["required"] == ["author", "isbn", "published_date", "title"]
     assert book["properties"]["title"]["maxLength"] == 255
     assert book["properties"]["id"]["readOnly"] is True
+
+
+@pytest.mark.parametrize("field", ["title", "author", "description"])
+def test_openapi_text_pattern_refuses_what_validation_refuses(client, field):
+    pattern = client.get("/openapi.json").get_json()["components"]["schemas"]["Book"]["properties"][field]["pattern"]
+
+    for code_point in range(0xA1):
+        text = f"a{chr(code_point)}b"
+        accepted = field not in book_update_schema.validate({field: text})
+        assert accepted == bool(re.fullmatch(pattern, text)), f"U+{code_point:04X}"
 
 
 def isbn_spellings():

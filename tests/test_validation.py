@@ -67,6 +67,36 @@ def test_create_book_over_max_length_as_sent_returns_422(client, changes, field)
     assert catalogue(client)["total"] == 0
 
 
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"title": "Tab\tin a title"}, "title"),
+        ({"title": "Dune\n"}, "title"),
+        ({"title": "\r\nDune"}, "title"),
+        ({"title": "Escape\x1b[31m"}, "title"),
+        ({"author": "Frank\x7fHerbert"}, "author"),
+        ({"author": "Frank\x85Herbert"}, "author"),
+        ({"author": "\x9f" * 255}, "author"),
+        ({"description": "Bell\x07"}, "description"),
+        ({"description": "Vertical\x0btab"}, "description"),
+        ({"description": "Next\x85line"}, "description"),
+    ],
+)
+def test_create_book_with_control_character_returns_422(client, changes, field):
+    response = client.post(BOOKS, json={**BookPayload(), **changes})
+
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == [field]
+    assert catalogue(client)["total"] == 0
+
+
+def test_create_book_keeps_tabs_and_line_breaks_inside_a_description(client):
+    response = client.post(BOOKS, json=BookPayload(description="Part one:\tarrival.\r\nPart two:\n\tdeparture.\n"))
+
+    assert response.status_code == 201
+    assert response.get_json()["description"] == "Part one:\tarrival.\r\nPart two:\n\tdeparture."
+
+
 @pytest.mark.parametrize("missing", ["title", "author", "isbn", "published_date"])
 def test_create_book_without_required_field_returns_422(client, missing):
     payload = BookPayload()
@@ -153,6 +183,14 @@ def test_list_books_with_invalid_query_returns_422(client, query, field):
 
     assert response.status_code == 422
     assert list(response.get_json()["errors"]) == [field]
+
+
+@pytest.mark.parametrize("query", ["author=Frank%1BHerbert", "title=Dun%0Ae", "q=dune%1F"])
+def test_list_books_with_control_character_in_a_filter_returns_422(client, query):
+    response = client.get(f"{BOOKS}?{query}")
+
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == [query.split("=")[0]]
 
 
 def test_list_books_beyond_offset_limit_points_to_cursor_pagination(client):

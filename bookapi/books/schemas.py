@@ -5,13 +5,14 @@ from bookapi.fields import CommaSeparated, EachItem, Isbn, JsonBoolean, Text
 from bookapi.records import RecordSchema
 
 NAME = validate.Length(min=1, max=255)
+NAME_RULES = "1–255 characters as sent, not blank, no control characters; surrounding whitespace is trimmed."
 SORT_KEYS = ("title", "author", "published_date", "created_at", "id")
 
 
 class BookSchema(RecordSchema):
     id = fields.Integer(dump_only=True)
-    title = Text(required=True, validate=NAME)
-    author = Text(required=True, validate=NAME)
+    title = Text(required=True, validate=NAME, metadata={"description": NAME_RULES})
+    author = Text(required=True, validate=NAME, metadata={"description": NAME_RULES})
     isbn = Isbn(required=True, metadata={
         "format": "isbn",
         "example": "978-0-306-40615-7",
@@ -19,7 +20,10 @@ class BookSchema(RecordSchema):
     })
     isbn13 = fields.String(dump_only=True, metadata={"example": "9780306406157"})
     published_date = fields.Date(required=True)
-    description = Text(allow_none=True, validate=validate.Length(max=10_000))
+    description = Text(multiline=True, allow_none=True, validate=validate.Length(max=10_000), metadata={
+        "description": "Up to 10,000 characters as sent, no control characters but tab, CR and LF; surrounding "
+                       "whitespace is trimmed.",
+    })
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
@@ -97,7 +101,7 @@ class BookPageSchema(RecordSchema):
 class BulkArgsSchema(Schema):
     items = EachItem(BookSchema(), required=True, validate=validate.Length(min=1, max=1000), metadata={
         "description": "Books, each shaped as a `Book`; a bad one is reported in its result (or, if atomic, "
-                       "rejects the request).",
+                       "rejects the request). More than 1,000 are refused before any is read.",
     })
     atomic = JsonBoolean(load_default=True, metadata={
         "description": "All or nothing (default); false stores the valid items and reports the others.",
