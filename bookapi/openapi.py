@@ -14,7 +14,7 @@ ERRORS = {
     404: "No such resource.",
     409: "The change conflicts with data already stored.",
     412: "If-Match names a version that is no longer current (or, on a read, If-Unmodified-Since has passed).",
-    413: "The body is larger than the configured limit.",
+    413: "The body is larger than the configured limit, whether sent with a Content-Length or chunked.",
     415: "The body's media type is not accepted here.",
     422: "The request is well formed but its values are invalid; `errors` names each field.",
     428: "If-Match is required (REQUIRE_IF_MATCH) and was not sent.",
