@@ -34,6 +34,21 @@ def catalogue(client):
         ({"published_date": None}, "published_date"),
         ({"description": "d" * 10_001}, "description"),
         ({"description": "nul\x00"}, "description"),
+        # Lengths count what is sent, as the OpenAPI document's maxLength does, surrounding spaces included.
+        ({"author": " " + "y" * 255}, "author"),
+        ({"title": "x" * 255 + "  "}, "title"),
+        ({"description": "d" * 10_000 + "\n"}, "description"),
+        # Control characters: C0, DEL and C1; a description may hold tab, CR and LF.
+        ({"title": "Tab\tin a title"}, "title"),
+        ({"title": "Dune\n"}, "title"),
+        ({"title": "\r\nDune"}, "title"),
+        ({"title": "Escape\x1b[31m"}, "title"),
+        ({"author": "Frank\x7fHerbert"}, "author"),
+        ({"author": "Frank\x85Herbert"}, "author"),
+        ({"author": "\x9f" * 255}, "author"),
+        ({"description": "Bell\x07"}, "description"),
+        ({"description": "Vertical\x0btab"}, "description"),
+        ({"description": "Next\x85line"}, "description"),
         ({"id": 5}, "id"),
         ({"isbn13": "9780306406157"}, "isbn13"),
         ({"created_at": "2020-01-01T00:00:00Z"}, "created_at"),
@@ -48,53 +63,6 @@ def test_create_book_with_invalid_field_returns_422(client, changes, field):
     assert list(body["errors"]) == [field]
     assert field in body["detail"]
     assert catalogue(client)["total"] == 0
-
-
-@pytest.mark.parametrize(
-    "changes, field",
-    [
-        ({"author": " " + "y" * 255}, "author"),
-        ({"title": "x" * 255 + "  "}, "title"),
-        ({"description": "d" * 10_000 + "\n"}, "description"),
-    ],
-)
-def test_create_book_over_max_length_as_sent_returns_422(client, changes, field):
-    # The OpenAPI document's maxLength is on what is sent, before surrounding spaces are trimmed.
-    response = client.post(BOOKS, json={**BookPayload(), **changes})
-
-    assert response.status_code == 422
-    assert list(response.get_json()["errors"]) == [field]
-    assert catalogue(client)["total"] == 0
-
-
-@pytest.mark.parametrize(
-    "changes, field",
-    [
-        ({"title": "Tab\tin a title"}, "title"),
-        ({"title": "Dune\n"}, "title"),
-        ({"title": "\r\nDune"}, "title"),
-        ({"title": "Escape\x1b[31m"}, "title"),
-        ({"author": "Frank\x7fHerbert"}, "author"),
-        ({"author": "Frank\x85Herbert"}, "author"),
-        ({"author": "\x9f" * 255}, "author"),
-        ({"description": "Bell\x07"}, "description"),
-        ({"description": "Vertical\x0btab"}, "description"),
-        ({"description": "Next\x85line"}, "description"),
-    ],
-)
-def test_create_book_with_control_character_returns_422(client, changes, field):
-    response = client.post(BOOKS, json={**BookPayload(), **changes})
-
-    assert response.status_code == 422
-    assert list(response.get_json()["errors"]) == [field]
-    assert catalogue(client)["total"] == 0
-
-
-def test_create_book_keeps_tabs_and_line_breaks_inside_a_description(client):
-    response = client.post(BOOKS, json=BookPayload(description="Part one:\tarrival.\r\nPart two:\n\tdeparture.\n"))
-
-    assert response.status_code == 201
-    assert response.get_json()["description"] == "Part one:\tarrival.\r\nPart two:\n\tdeparture."
 
 
 @pytest.mark.parametrize("missing", ["title", "author", "isbn", "published_date"])
