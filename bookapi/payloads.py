@@ -14,8 +14,9 @@ def json_object(media_types=None):
     if not acceptable:
         wanted = ", ".join(media_types or ["application/json"])
         raise UnsupportedMediaType(f"Send the body as {wanted}.")
+    data = body_bytes()
     try:
-        body = current_app.json.loads(body_bytes())
+        body = current_app.json.loads(data)
     except ValueError:
         abort(400, "The body is not valid JSON.")
     if not isinstance(body, dict):
