@@ -1,21 +1,52 @@
 """Marshmallow fields shared by the resources."""
+import re
+
 from email_validator import EmailNotValidError, validate_email
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from bookapi import isbn
 
+# Patterns that mean the same in ECMA-262, which OpenAPI's `pattern` follows, and in Python's re.fullmatch.
+SINGLE_LINE_TEXT = re.compile(r"^[^\x00-\x1F\x7F-\x9F]*$")
+MULTILINE_TEXT = re.compile(r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")
+
+
+def check_length_as_sent(field, value):
+    """Run ``field``'s length validators on ``value`` as it arrived, before loading changes or expands it.
+
+    The OpenAPI document's minLength/maxLength (minItems/maxItems) are limits on what is sent; and a list past its
+    limit is refused before any item costs a load.
+    """
+    for validator in field.validators:
+        if isinstance(validator, validate.Length):
+            validator(value)
+
 
 class Text(fields.String):
-    """A string PostgreSQL can store: trimmed and free of NUL characters.
+    """A string PostgreSQL can store and a person can read: free of control characters, within its length limits
+    as sent, then trimmed.
 
-    Lone surrogates never reach here: the JSON parser rejects them as malformed.
+    C0 and C1 control characters (and DEL) are refused; ``multiline`` text may hold tabs and line breaks (CR, LF).
+    The rule is the field's OpenAPI ``pattern``. Lone surrogates never reach here: the JSON parser rejects them.
     """
 
+    default_error_messages = {
+        "control": "Must not contain control characters.",
+        "multiline_control": "Must not contain control characters other than tab, CR and LF.",
+    }
+
+    def __init__(self, *, multiline=False, **kwargs):
+        self.allowed = MULTILINE_TEXT if multiline else SINGLE_LINE_TEXT
+        self.refusal = "multiline_control" if multiline else "control"
+        kwargs["metadata"] = {"pattern": self.allowed.pattern, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if "\x00" in text:
-            raise ValidationError("Must not contain NUL characters.")
-        return text
+        text = super()._deserialize(value, attr, data, **kwargs)
+        check_length_as_sent(self, text)
+        if not self.allowed.fullmatch(text):
+            raise self.make_error(self.refusal)
+        return text.strip()
 
 
 class Isbn(fields.String):
@@ -71,6 +102,7 @@ class EachItem(fields.List):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, list):
             raise self.make_error("invalid")
+        check_length_as_sent(self, value)
         return [self.load_item(item) for item in value]
 
     def load_item(self, item):

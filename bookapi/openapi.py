@@ -22,7 +22,7 @@ ERRORS = {
          "serialization failure); nothing was stored, and sending it again is safe.",
     412: "If-Match names a version that is no longer current, or (without If-Match) the book changed at or after "
          "the If-Unmodified-Since date.",
-    413: "The body is larger than the configured limit.",
+    413: "The body is larger than the configured limit, whether sent with a Content-Length or chunked.",
     415: "The body's media type is not accepted here.",
     422: "The request is well formed but its values are invalid; `errors` names each field.",
     428: "If-Match is required (REQUIRE_IF_MATCH) and was not sent.",

@@ -1,6 +1,7 @@
 """Reading request bodies: JSON objects only, with the same problems everywhere."""
-from flask import abort, request
-from werkzeug.exceptions import UnsupportedMediaType
+from flask import abort, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.wsgi import get_input_stream
 
 # What PATCH accepts everywhere: JSON merge patch (RFC 7396), and plain JSON meaning the same.
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
@@ -9,15 +10,31 @@ PATCH_TYPES = ("application/merge-patch+json", "application/json")
 def json_object(media_types=None):
     """The request body as a dict.
 
-    415 when the body is not JSON (or not one of ``media_types``), 400 when malformed or not an object.
+    415 when the body is not JSON (or not one of ``media_types``), 413 when it is larger than MAX_CONTENT_LENGTH,
+    400 when malformed or not an object.
     """
     acceptable = request.mimetype in media_types if media_types else request.is_json
     if not acceptable:
         wanted = ", ".join(media_types or ["application/json"])
         raise UnsupportedMediaType(f"Send the body as {wanted}.")
-    body = request.get_json(silent=True, force=True)
-    if body is None:
+    data = body_bytes()
+    try:
+        body = current_app.json.loads(data)
+    except ValueError:
         abort(400, "The body is not valid JSON.")
     if not isinstance(body, dict):
         abort(400, "The body must be a JSON object.")
+    return body
+
+
+def body_bytes():
+    """The body, refused with 413 past MAX_CONTENT_LENGTH whether or not it came with a Content-Length."""
+    limit = request.max_content_length
+    if request.content_length is not None or limit is None:
+        return request.get_data(cache=False)
+    # Without a Content-Length (a chunked body), Werkzeug's stream stops at the limit and drops the rest unread, so
+    # a longer body would arrive cut short. Reading through a limit one byte higher tells the two apart.
+    body = get_input_stream(request.environ, max_content_length=limit + 1).read()
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
     return body

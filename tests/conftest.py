@@ -4,6 +4,7 @@ import uuid
 import pytest
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from hypothesis import settings
 from sqlalchemy import text
 
 if not os.environ.get("TEST_DATABASE_URL"):
@@ -14,6 +15,12 @@ from bookapi.accounts import tokens  # noqa: E402
 from bookapi.config import TestingConfig  # noqa: E402
 from bookapi.extensions import db  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
+
+# The fuzz test (tests/test_openapi.py) tries the same cases in every run, so that a green run is repeatable;
+# `make fuzz` passes --hypothesis-profile=explore for many more cases, fresh each run.
+settings.register_profile("repeatable", max_examples=40, derandomize=True, database=None)
+settings.register_profile("explore", max_examples=1_000, print_blob=True)
+settings.load_profile("repeatable")
 
 
 def make_config(**overrides):

@@ -4,6 +4,7 @@ from sqlalchemy import insert
 
 from bookapi.books import batch
 from bookapi.books.models import Book
+from bookapi.books.schemas import bulk_args_schema
 from bookapi.extensions import db
 from tests.factories import BookFactory, BookPayload
 
@@ -77,6 +78,19 @@ def test_bulk_create_over_1000_items_returns_422(client):
 
     assert response.status_code == 422
     assert "items" in response.get_json()["errors"]
+
+
+def test_bulk_create_over_1000_items_returns_422_without_loading_an_item(client, monkeypatch):
+    # An oversized list must cost what any 422 costs, not a load per item (349,518 empty items took 15 s).
+    item_schema = bulk_args_schema.fields["items"].schema
+    loaded = []
+    load = item_schema.load
+    monkeypatch.setattr(item_schema, "load", lambda item, **kwargs: loaded.append(item) or load(item, **kwargs))
+
+    response = client.post(BULK, json={"items": [{}] * 1001})
+
+    assert response.status_code == 422
+    assert loaded == []
 
 
 def test_bulk_create_of_1000_books_succeeds(client):

@@ -34,6 +34,21 @@ def catalogue(client):
         ({"published_date": None}, "published_date"),
         ({"description": "d" * 10_001}, "description"),
         ({"description": "nul\x00"}, "description"),
+        # Lengths count what is sent, as the OpenAPI document's maxLength does, surrounding spaces included.
+        ({"author": " " + "y" * 255}, "author"),
+        ({"title": "x" * 255 + "  "}, "title"),
+        ({"description": "d" * 10_000 + "\n"}, "description"),
+        # Control characters: C0, DEL and C1; a description may hold tab, CR and LF.
+        ({"title": "Tab\tin a title"}, "title"),
+        ({"title": "Dune\n"}, "title"),
+        ({"title": "\r\nDune"}, "title"),
+        ({"title": "Escape\x1b[31m"}, "title"),
+        ({"author": "Frank\x7fHerbert"}, "author"),
+        ({"author": "Frank\x85Herbert"}, "author"),
+        ({"author": "\x9f" * 255}, "author"),
+        ({"description": "Bell\x07"}, "description"),
+        ({"description": "Vertical\x0btab"}, "description"),
+        ({"description": "Next\x85line"}, "description"),
         ({"id": 5}, "id"),
         ({"isbn13": "9780306406157"}, "isbn13"),
         ({"created_at": "2020-01-01T00:00:00Z"}, "created_at"),
@@ -136,6 +151,14 @@ def test_list_books_with_invalid_query_returns_422(client, query, field):
 
     assert response.status_code == 422
     assert list(response.get_json()["errors"]) == [field]
+
+
+@pytest.mark.parametrize("query", ["author=Frank%1BHerbert", "title=Dun%0Ae", "q=dune%1F"])
+def test_list_books_with_control_character_in_a_filter_returns_422(client, query):
+    response = client.get(f"{BOOKS}?{query}")
+
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == [query.split("=")[0]]
 
 
 def test_list_books_beyond_offset_limit_points_to_cursor_pagination(client):

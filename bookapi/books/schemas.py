@@ -8,6 +8,7 @@ from bookapi.fields import CommaSeparated, EachItem, Isbn, JsonBoolean, Text
 from bookapi.records import RecordSchema
 
 NAME = validate.Length(min=1, max=255)
+NAME_RULES = "1–255 characters as sent, not blank, no control characters; surrounding whitespace is trimmed."
 SORT_KEYS = ("title", "author", "published_date", "created_at", "id")
 # Three letters or digits in a row: the trigram index finds a part of a title by such trigrams, and a part without
 # one would be looked for in every title.
@@ -21,8 +22,8 @@ def has_a_trigram(value):
 
 class BookSchema(RecordSchema):
     id = fields.Integer(dump_only=True)
-    title = Text(required=True, validate=NAME)
-    author = Text(required=True, validate=NAME)
+    title = Text(required=True, validate=NAME, metadata={"description": NAME_RULES})
+    author = Text(required=True, validate=NAME, metadata={"description": NAME_RULES})
     isbn = Isbn(required=True, metadata={
         "format": "isbn",
         "example": "978-0-306-40615-7",
@@ -30,7 +31,10 @@ class BookSchema(RecordSchema):
     })
     isbn13 = fields.String(dump_only=True, metadata={"example": "9780306406157"})
     published_date = fields.Date(required=True)
-    description = Text(allow_none=True, validate=validate.Length(max=10_000))
+    description = Text(multiline=True, allow_none=True, validate=validate.Length(max=10_000), metadata={
+        "description": "Up to 10,000 characters as sent, no control characters but tab, CR and LF; surrounding "
+                       "whitespace is trimmed.",
+    })
     created_by = fields.Integer(dump_only=True, allow_none=True, metadata={
         "description": "The id of the account that added the book, while that account exists.",
     })
@@ -118,7 +122,7 @@ class BookPageSchema(RecordSchema):
 class BulkArgsSchema(Schema):
     items = EachItem(BookSchema(), required=True, validate=validate.Length(min=1, max=1000), metadata={
         "description": "Books, each shaped as a `Book`; a bad one is reported in its result (or, if atomic, "
-                       "rejects the request).",
+                       "rejects the request). More than 1,000 are refused before any is read.",
     })
     atomic = JsonBoolean(load_default=True, metadata={
         "description": "All or nothing (default); false stores the valid items and reports the others.",
