@@ -91,8 +91,8 @@ class CommaSeparated(fields.String):
 class EachItem(fields.List):
     """A list of objects that load one by one with ``schema``: each becomes its data or its ``ValidationError``.
 
-    The list itself must still be a list; what to do with bad items is the caller's choice. The OpenAPI
-    document shows plain objects, since a bad item does not make the request invalid.
+    The list itself must be a list of objects, as the OpenAPI document shows it; what to do with an object that
+    fails ``schema`` is the caller's choice, since such an item does not make the request invalid.
     """
 
     def __init__(self, schema, **kwargs):
@@ -103,6 +103,9 @@ class EachItem(fields.List):
         if not isinstance(value, list):
             raise self.make_error("invalid")
         check_length_as_sent(self, value)
+        not_objects = {index: ["Not an object."] for index, item in enumerate(value) if not isinstance(item, dict)}
+        if not_objects:
+            raise ValidationError(not_objects)
         return [self.load_item(item) for item in value]
 
     def load_item(self, item):

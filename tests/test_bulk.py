@@ -67,7 +67,8 @@ def test_bulk_create_best_effort_stores_the_valid_items(client):
 
 @pytest.mark.parametrize(
     "body",
-    [{"items": []}, {"items": "books"}, {}, {"items": [{}], "atomic": "yes"}, {"items": [{}], "colour": 1}],
+    [{"items": []}, {"items": "books"}, {}, {"items": [{}], "atomic": "yes"}, {"items": [{}], "colour": 1},
+     {"items": [None], "atomic": False}, {"items": [{}, [1]], "atomic": False}],
 )
 def test_bulk_create_with_malformed_envelope_returns_422(client, body):
     assert client.post(BULK, json=body).status_code == 422

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import bearer
 from tests.factories import BookPayload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +50,12 @@ def server_port(app, tmp_path_factory):
     listener.close()
 
 
-def post_chunked(port, body):
+def post_chunked(port, body, headers):
     """POST ``body`` in 1 KiB chunks with Transfer-Encoding: chunked; the status and the parsed answer."""
     chunks = (body[start:start + 1024] for start in range(0, len(body), 1024))
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        connection.request("POST", BOOKS, body=chunks, headers={"Content-Type": "application/json"})
+        connection.request("POST", BOOKS, body=chunks, headers={"Content-Type": "application/json", **headers})
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -71,16 +72,16 @@ def book_padded_to(size):
     pytest.param(book_padded_to(LIMIT + 1), id="a byte over"),
     pytest.param(json.dumps(BookPayload(description="d" * 2 * LIMIT)).encode(), id="twice the limit"),
 ])
-def test_create_book_with_chunked_body_over_the_limit_returns_413(client, server_port, body):
-    status, problem = post_chunked(server_port, body)
+def test_create_book_with_chunked_body_over_the_limit_returns_413(client, admin, server_port, body):
+    status, problem = post_chunked(server_port, body, bearer(admin))
 
     assert status == 413
     assert problem["detail"] == f"The body is larger than {LIMIT} bytes."
     assert client.get(f"{BOOKS}?count=exact").get_json()["total"] == 0
 
 
-def test_create_book_with_chunked_body_at_the_limit_returns_201(client, server_port):
-    status, book = post_chunked(server_port, book_padded_to(LIMIT))
+def test_create_book_with_chunked_body_at_the_limit_returns_201(client, admin, server_port):
+    status, book = post_chunked(server_port, book_padded_to(LIMIT), bearer(admin))
 
     assert status == 201
     assert client.get(f"{BOOKS}/{book['id']}").status_code == 200
