@@ -59,7 +59,9 @@ def app_context(app):
     with app.app_context():
         yield
         db.session.rollback()
-        db.session.execute(text("TRUNCATE books, users, refresh_tokens, revoked_access_tokens RESTART IDENTITY"))
+        db.session.execute(
+            text("TRUNCATE books, users, refresh_tokens, revoked_access_tokens, idempotency_keys RESTART IDENTITY")
+        )
         db.session.commit()
 
 
