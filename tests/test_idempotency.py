@@ -201,6 +201,18 @@ def test_expired_key_sent_with_a_new_request_is_kept_for_it(editor):
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
+def test_purge_deletes_expired_keys_only(editor, client_as, runner):
+    editor.post(BOOKS, json=BookPayload(), headers=keyed())
+    expire_keys()
+    client_as("editor").post(BOOKS, json=BookPayload(), headers=keyed())
+
+    result = runner.invoke(args=["purge"])
+
+    assert result.exit_code == 0, result.output
+    assert "1 expired idempotency keys" in result.output
+    assert db.session.scalar(select(func.count()).select_from(IdempotencyKey)) == 1
+
+
 def test_write_whose_commit_answer_is_lost_returns_503(proxied_client, proxy):
     proxy.lose_answer_to(COMMIT)
 
