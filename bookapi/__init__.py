@@ -52,6 +52,7 @@ def create_app(config_class=None):
     conflicts.init_app(app)
     errors.register_error_handlers(app)
     app.cli.add_command(commands.seed_command)
+    app.cli.add_command(commands.purge_command)
     app.cli.add_command(commands.books_cli)
     app.cli.add_command(users_cli)
     docs.init_app(app)

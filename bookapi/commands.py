@@ -1,4 +1,4 @@
-"""CLI commands: ``flask seed``, and ``flask books`` (import and export) from the books package."""
+"""CLI commands: ``flask seed``, ``flask purge``, and ``flask books`` (import and export) from the books package."""
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -8,13 +8,15 @@ from functools import partial
 import click
 from faker import Faker
 
+from bookapi import idempotency
+from bookapi.accounts import tokens
 from bookapi.books import staging
 from bookapi.books.cli import books_cli
 from bookapi.conflicts import retry_once_on_conflict
 from bookapi.extensions import db
 from bookapi.isbn import isbn13_check_digit
 
-__all__ = ["books_cli", "seed_command"]
+__all__ = ["books_cli", "purge_command", "seed_command"]
 
 BATCH = 50_000
 POOL_SIZE = 5_000
@@ -109,3 +111,12 @@ def seed_share(engine, books, count, advance, stop):
                 added += inserted
                 advance(inserted)
     return added
+
+
+@click.command("purge")
+def purge_command():
+    """Delete every record past its expiry: refresh tokens, sign-out records and idempotency keys."""
+    refresh, revoked = tokens.purge_expired()
+    keys = idempotency.purge_expired()
+    click.echo(f"Purged {refresh} expired refresh tokens, {revoked} expired sign-out records and {keys} expired "
+               "idempotency keys.")

@@ -63,6 +63,8 @@ class Config:
     LIST_MAX_OFFSET = env_int("LIST_MAX_OFFSET", 10_000)
     RETRY_AFTER_SECONDS = env_int("RETRY_AFTER_SECONDS", 5)
     REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
+    # Seconds a request's Idempotency-Key is remembered (a retry within them replays the first answer).
+    IDEMPOTENCY_KEY_TTL = env_int("IDEMPOTENCY_KEY_TTL", 24 * 3600)
     # Access tokens: lifetimes in seconds, the claims that tie them to this service, and how they are signed
     # (HS256 with a key derived from SECRET_KEY; or RS256, ES256 or EdDSA with a PEM private key file).
     JWT_ACCESS_TTL = env_int("JWT_ACCESS_TTL", 15 * 60)
@@ -93,6 +95,8 @@ class Config:
             raise RuntimeError(f"JWT_ALGORITHM={cls.JWT_ALGORITHM} needs JWT_PRIVATE_KEY_FILE")
         if cls.TRUSTED_PROXY_COUNT < 0:
             raise RuntimeError("TRUSTED_PROXY_COUNT must be 0 or more")
+        if cls.IDEMPOTENCY_KEY_TTL < 1:
+            raise RuntimeError("IDEMPOTENCY_KEY_TTL must be 1 second or more")
 
 
 class TestingConfig(Config):

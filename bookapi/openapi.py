@@ -8,6 +8,7 @@ from marshmallow import Schema, fields
 
 from bookapi import __version__
 from bookapi.access import access_of
+from bookapi.idempotency import KEY_HEADER, KEY_PATTERN, MAX_KEY_LENGTH, REPLAYED_HEADER, is_idempotent
 from bookapi.limits import policies_of
 from bookapi.security import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS
 
@@ -29,6 +30,13 @@ ERRORS = {
     429: "Too many requests under a rate limit; retry after `Retry-After` seconds.",
     500: "An unexpected error; the body carries a request id to quote.",
     503: "The database is unreachable or too slow; retry after `Retry-After` seconds.",
+}
+# An operation that takes an Idempotency-Key answers these for it too, so it has them in its own words.
+IDEMPOTENT_ERRORS = {
+    409: f"A request with this {KEY_HEADER} is still being processed (retry once it has finished), or the change "
+         "conflicts with data already stored, or lost to concurrent writes twice; nothing was stored.",
+    422: f"The values are invalid (`errors` names each field), or this {KEY_HEADER} was used for another request "
+         "(another body or another operation).",
 }
 DESCRIPTION = """A catalogue of books: find, create, read, update and delete them.
 
@@ -55,6 +63,15 @@ REQUEST_VALIDATORS = [
 ]
 IF_MATCH = {"in": "header", "name": "If-Match", **STRING,
             "description": "The ETag you read; a stale one gets 412. Optional unless REQUIRE_IF_MATCH is on."}
+IDEMPOTENCY_KEY = {
+    "in": "header", "name": KEY_HEADER,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
+    "description": "A key of your choosing, new for each new request (a UUID, say), to make retries safe: a repeat "
+                   "with the same key and body, by the same account, within IDEMPOTENCY_KEY_TTL seconds (24 hours by "
+                   "default), gets the first success's answer again and creates nothing. Failures are not kept, so "
+                   "a key whose request failed may be sent again. Printable ASCII without commas; 400 otherwise.",
+}
+REPLAYED = {**STRING, "description": "`true` on an answer repeated for a retry with the same Idempotency-Key."}
 
 
 class ProblemSchema(Schema):
@@ -142,6 +159,8 @@ def build_spec(app):
     })
     for code, description in ERRORS.items():
         spec.components.response(str(code), problem_response(description, code))
+    for code, description in IDEMPOTENT_ERRORS.items():
+        spec.components.response(f"idempotent-{code}", problem_response(description, code))
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         view = app.view_functions[rule.endpoint]
         if not hasattr(view, "openapi"):
@@ -204,6 +223,13 @@ def access_codes(rule, view):
     return codes
 
 
+def take_idempotency_key(parameters, responses, status):
+    parameters.append(IDEMPOTENCY_KEY)
+    responses[str(status)].setdefault("headers", {})[REPLAYED_HEADER] = REPLAYED
+    for code in IDEMPOTENT_ERRORS:
+        responses[str(code)] = {"$ref": f"#/components/responses/idempotent-{code}"}
+
+
 def describe_operation(rule, view, meta):
     parameters = path_parameters(rule, meta)
     responses = {str(meta.status): success_response(meta)}
@@ -216,6 +242,8 @@ def describe_operation(rule, view, meta):
         parameters.append({"in": "query", "schema": meta.args})
     for code in sorted(set(meta.error_codes(bool(PATH_PARAMETER.search(rule.rule)))) | access_codes(rule, view)):
         responses[str(code)] = {"$ref": f"#/components/responses/{code}"}
+    if is_idempotent(view):
+        take_idempotency_key(parameters, responses, meta.status)
     operation = {
         "operationId": rule.endpoint.replace(".", "_"),
         "summary": view.__doc__.strip().splitlines()[0],

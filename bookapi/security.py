@@ -36,11 +36,12 @@ COMMON_HEADERS = (
 # (a preflight naming any other is answered without it, so the browser refuses the request).
 CORS_ALLOW_HEADERS = [
     "Authorization", "Content-Type", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
-    "X-Request-ID",
+    "X-Request-ID", "Idempotency-Key",
 ]
 # What its script may read of a response; RateLimit and RateLimit-Policy come with rate limiting.
 CORS_EXPOSE_HEADERS = [
     "Location", "ETag", "Last-Modified", "Link", "Retry-After", "X-Request-ID", "RateLimit", "RateLimit-Policy",
+    "Idempotent-Replayed",
 ]
 
 

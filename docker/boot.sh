@@ -28,6 +28,7 @@ while ! output="$(flask db upgrade 2>&1)"; do
 done
 printf '%s\n' "$output"
 
-flask users purge-tokens || echo "boot: could not purge expired tokens; continuing" >&2
+# Records past their expiry (refresh tokens, sign-outs, idempotency keys) would otherwise pile up.
+flask purge || echo "boot: could not purge expired records; continuing" >&2
 
 exec gunicorn --config gunicorn.conf.py "$@" wsgi:app

@@ -10,11 +10,12 @@ from sqlalchemy import text
 if not os.environ.get("TEST_DATABASE_URL"):
     pytest.exit("TEST_DATABASE_URL is not set: run the suite with `make test`.", returncode=2)
 
-from bookapi import create_app  # noqa: E402
+from bookapi import create_app, reads  # noqa: E402
 from bookapi.accounts import tokens  # noqa: E402
 from bookapi.config import TestingConfig  # noqa: E402
 from bookapi.extensions import db  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
+from tests.tcpproxy import TcpProxy  # noqa: E402
 
 # The fuzz test (tests/test_openapi.py) tries the same cases in every run, so that a green run is repeatable;
 # `make fuzz` passes --hypothesis-profile=explore for many more cases, fresh each run.
@@ -65,7 +66,9 @@ def app_context(app):
     with app.app_context():
         yield
         db.session.rollback()
-        db.session.execute(text("TRUNCATE books, users, refresh_tokens, revoked_access_tokens RESTART IDENTITY"))
+        db.session.execute(
+            text("TRUNCATE books, users, refresh_tokens, revoked_access_tokens, idempotency_keys RESTART IDENTITY")
+        )
         db.session.commit()
 
 
@@ -94,3 +97,21 @@ def client_as(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def proxy():
+    """A TCP proxy in front of the test database, to stage outages (see tests/tcpproxy.py)."""
+    proxy = TcpProxy(os.environ["TEST_DATABASE_URL"])
+    yield proxy
+    proxy.shutdown()
+
+
+@pytest.fixture
+def proxied_client(proxy, admin):
+    """An admin's client of an app that reaches the database through ``proxy``."""
+    app = create_app(make_config(SQLALCHEMY_DATABASE_URI=proxy.url_for(os.environ["TEST_DATABASE_URL"])))
+    yield sign_in(app.test_client(), admin)
+    with app.app_context():
+        db.engine.dispose()
+        app.extensions[reads.EXTENSION].dispose()

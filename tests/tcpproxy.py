@@ -1,4 +1,5 @@
-"""A TCP proxy in front of the test database that a test can cut and restore, to stage an outage."""
+"""A TCP proxy in front of the test database that a test can cut and restore, to stage an outage, or have lose the
+server's answer to one message."""
 import os
 import socket
 import threading
@@ -25,6 +26,8 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.up = threading.Event()
         self.up.set()
+        self.unanswered_message = None
+        self.answers_lost = set()
         threading.Thread(target=self.accept_forever, daemon=True).start()
 
     def url_for(self, database_url):
@@ -52,6 +55,12 @@ class TcpProxy:
     def pipe(self, source, target):
         try:
             while data := source.recv(65536):
+                if source in self.answers_lost:
+                    break
+                if self.unanswered_message is not None and self.unanswered_message in data:
+                    # Marked before the message is passed on, so that its answer finds the mark.
+                    self.answers_lost.add(target)
+                    self.unanswered_message = None
                 target.sendall(data)
         except OSError:
             pass
@@ -75,6 +84,11 @@ class TcpProxy:
             open_now = list(self.connections)
         for sock in open_now:
             self.close(sock)
+
+    def lose_answer_to(self, message):
+        """Pass the next ``message`` (bytes of the wire protocol) a client sends on to the server, and drop that
+        connection when the server answers it: the server has acted on it, and the client never hears how."""
+        self.unanswered_message = message
 
     def restore(self):
         self.up.set()

@@ -120,7 +120,9 @@ def seed_load(connection, rows):
 
 def bulk_create(app, payloads):
     with app.app_context():
-        return create_many([book_schema.load(payload) for payload in payloads], atomic=False)["rejected"]
+        rejected = create_many([book_schema.load(payload) for payload in payloads], atomic=False)["rejected"]
+        db.session.commit()
+        return rejected
 
 
 @pytest.mark.parametrize("load", [import_load, seed_load], ids=["import", "seed"])

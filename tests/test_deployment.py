@@ -384,7 +384,7 @@ def served(account, bin_dir, app_dir, boot_database, scratch):
     log_path = scratch / "served.log"
     with booted(account, app_dir, env, log_path) as process:
         wait_until_serving(process, env["PORT"], log_path)
-        yield SimpleNamespace(process=process, port=env["PORT"], env=env)
+        yield SimpleNamespace(process=process, port=env["PORT"], env=env, log_path=log_path)
 
 
 def test_boot_retries_then_gives_up_when_database_never_answers(account, bin_dir, app_dir):
@@ -418,6 +418,10 @@ def test_boot_serves_health_as_the_unprivileged_account(served, account):
     assert body["status"] == "healthy"
     if account.uid is not None:
         assert process_uid(served.process.pid) == account.uid
+
+
+def test_boot_purges_expired_records_before_serving(served):
+    assert "expired idempotency keys" in served.log_path.read_text()
 
 
 def test_booted_server_reads_a_cursor_of_the_longest_length_the_service_makes(served):

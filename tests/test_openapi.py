@@ -176,3 +176,24 @@ def test_openapi_listed_books_may_be_sparse(client):
 
     assert schemas["BookPage"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/ListedBook"}
     assert "required" not in schemas["ListedBook"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/books", "/api/v1/books/bulk"])
+def test_openapi_creating_operations_take_an_idempotency_key(client, path):
+    spec = client.get("/openapi.json").get_json()
+    operation = spec["paths"][path]["post"]
+
+    (key,) = [parameter for parameter in operation["parameters"] if parameter["name"] == "Idempotency-Key"]
+    assert key["in"] == "header"
+    assert key["schema"]["maxLength"] == 255
+    success = next(response for code, response in operation["responses"].items() if code.startswith("2"))
+    assert "Idempotent-Replayed" in success["headers"]
+    for code in ("409", "422"):
+        answer = spec["components"]["responses"][operation["responses"][code]["$ref"].rsplit("/", 1)[1]]
+        assert "Idempotency-Key" in answer["description"]
+
+
+def test_openapi_registration_takes_no_idempotency_key(client):
+    operation = client.get("/openapi.json").get_json()["paths"]["/api/v1/auth/register"]["post"]
+
+    assert "Idempotency-Key" not in [parameter["name"] for parameter in operation["parameters"]]

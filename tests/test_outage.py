@@ -1,5 +1,4 @@
 """A database outage gets a 503 problem, and the service recovers by itself when the database returns."""
-import os
 import threading
 
 import pytest
@@ -8,27 +7,10 @@ from sqlalchemy.exc import OperationalError
 
 from bookapi import create_app, reads
 from bookapi.extensions import db
-from tests.conftest import make_config, sign_in
+from tests.conftest import make_config
 from tests.factories import BookPayload
-from tests.tcpproxy import TcpProxy
 
 BOOKS = "/api/v1/books"
-
-
-@pytest.fixture
-def proxy():
-    proxy = TcpProxy(os.environ["TEST_DATABASE_URL"])
-    yield proxy
-    proxy.shutdown()
-
-
-@pytest.fixture
-def proxied_client(proxy, admin):
-    app = create_app(make_config(SQLALCHEMY_DATABASE_URI=proxy.url_for(os.environ["TEST_DATABASE_URL"])))
-    yield sign_in(app.test_client(), admin)
-    with app.app_context():
-        db.engine.dispose()
-        app.extensions[reads.EXTENSION].dispose()
 
 
 def test_database_outage_returns_503_with_retry_after(proxied_client, proxy):

@@ -138,6 +138,14 @@ def test_cors_preflight_allows_authorization_header(cors_client):
     assert {"authorization", "if-match"} <= allowed
 
 
+def test_cors_preflight_allows_idempotency_key_header(cors_client):
+    response = preflight(cors_client, ALLOWED, headers="Authorization, Content-Type, Idempotency-Key")
+
+    assert response.status_code == 200
+    allowed = {name.strip().lower() for name in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert "idempotency-key" in allowed
+
+
 def test_cors_preflight_leaves_out_headers_not_on_the_list(cors_client):
     response = preflight(cors_client, ALLOWED, headers="Content-Type, X-Debug-Token")
 
@@ -163,6 +171,13 @@ def test_cors_exposes_rate_limit_headers_to_allowed_origin(cors_client):
 
     exposed = {name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
     assert {"RateLimit", "RateLimit-Policy", "Retry-After"} <= exposed
+
+
+def test_cors_exposes_idempotent_replayed_to_allowed_origin(cors_client):
+    response = cors_client.get("/health", headers={"Origin": ALLOWED})
+
+    exposed = {name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert "Idempotent-Replayed" in exposed
 
 
 def test_cors_gives_other_origins_no_cors_headers(cors_client):

@@ -37,7 +37,7 @@ def refuse_all(rejected):
 
 def create_many(items, atomic=True, created_by=None):
     """Store the valid books of ``items``, as added by ``created_by``; with ``atomic``, all of them or none (422
-    naming each bad item)."""
+    naming each bad item). The caller commits."""
     rejected, rows = screen(items)
     if atomic and rejected:
         refuse_all(rejected)
@@ -56,7 +56,6 @@ def create_many(items, atomic=True, created_by=None):
     if atomic and rejected:
         db.session.rollback()
         refuse_all(rejected)
-    db.session.commit()
     results = [
         {"index": index, **(rejected.get(index) or {"status": 201, "book": created[rows[index]["isbn13"]]})}
         for index in range(len(items))

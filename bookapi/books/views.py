@@ -18,6 +18,7 @@ from bookapi.books.schemas import (
 )
 from bookapi.caching import conditional, entity_tag, require_current
 from bookapi.extensions import db
+from bookapi.idempotency import idempotent
 from bookapi.openapi import operation
 from bookapi.payloads import PATCH_TYPES, json_object
 
@@ -43,17 +44,19 @@ def list_books():
 
 @bp.post("")
 @requires_role("editor")
+@idempotent
 @operation(body=book_schema, response=book_schema, status=201)
 def create_book():
     """Add a book; its ISBN must not be in the catalogue yet."""
     book = Book(**book_schema.load(json_object()), created_by=g.user.id)
     db.session.add(book)
-    db.session.commit()
+    db.session.flush()  # for the id and the stamps; @idempotent commits
     return tagged(book, 201, {"Location": url_for(".get_book", book_id=book.id)})
 
 
 @bp.post("/bulk")
 @requires_role("editor")
+@idempotent
 @operation(body=bulk_args_schema, response=bulk_result_schema)
 def create_books():
     """Add up to 1,000 books; every item reports its own status."""
