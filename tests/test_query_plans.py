@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bookapi import reads
-from bookapi.books.queries import book_query
 from bookapi.books.schemas import book_list_args_schema
+from bookapi.books.statements import BOOK_LIST
 from bookapi.extensions import db
+from bookapi.listing.pages import list_query
 
 ROWS = 100_000
 # A scan that reads a quarter of the table is walking it; a broad search's matches are a few percent of it.
@@ -109,7 +110,7 @@ PATHS = [
 @pytest.mark.parametrize("query", PATHS)
 def test_first_page_uses_an_index(on_plan_schema, query):
     args = book_list_args_schema.load(dict(arg.split("=", 1) for arg in query.split("&") if arg))
-    books = book_query(args)
+    books = list_query(BOOK_LIST, args)
 
     assert_indexed(*books.first_rows(args["size"], (args.get("page", 1) - 1) * args["size"]))
 
@@ -125,7 +126,7 @@ def far_apart_rows(books):
 @pytest.mark.parametrize("query", PATHS)
 def test_cursor_page_uses_an_index(on_plan_schema, query):
     args = book_list_args_schema.load(dict(arg.split("=", 1) for arg in query.split("&") if arg))
-    books = book_query(args)
+    books = list_query(BOOK_LIST, args)
     rows = far_apart_rows(books)
     if not rows:
         pytest.skip("the query selects no book")
@@ -143,7 +144,7 @@ FILTERED = [path for path in PATHS if "=" in path and not path.startswith(("sort
 def test_filtered_count_uses_an_index(on_plan_schema, query):
     args = book_list_args_schema.load(dict(arg.split("=", 1) for arg in query.split("&")))
 
-    statement, parameters = book_query(args).matching_query()
+    statement, parameters = list_query(BOOK_LIST, args).matching_query()
 
     assert_indexed(statement.limit(1001), parameters)
 
@@ -151,7 +152,7 @@ def test_filtered_count_uses_an_index(on_plan_schema, query):
 @pytest.mark.parametrize("query", FILTERED)
 def test_filtered_page_with_its_count_uses_indexes(on_plan_schema, query):
     args = book_list_args_schema.load(dict(arg.split("=", 1) for arg in query.split("&")))
-    books = book_query(args)
+    books = list_query(BOOK_LIST, args)
 
     assert_indexed(*books.first_rows(20, count_cap=1000))
 
@@ -159,7 +160,7 @@ def test_filtered_page_with_its_count_uses_indexes(on_plan_schema, query):
 def test_count_of_a_large_result_is_estimated(on_plan_schema):
     args = book_list_args_schema.load({"published_after": "1900-01-01"})
 
-    total, is_estimate = book_query(args).count(1000)
+    total, is_estimate = list_query(BOOK_LIST, args).count(1000)
 
     assert is_estimate is True
     assert 0.5 * ROWS < total < 1.5 * ROWS
@@ -168,7 +169,7 @@ def test_count_of_a_large_result_is_estimated(on_plan_schema):
 @pytest.mark.parametrize("q", ["-dragon", "-dragon -glacier", "dragon or -glacier", "the -dragon"])
 def test_search_without_a_word_to_find_reads_no_book(on_plan_schema, q):
     # The list arguments refuse such a search; its statements must not run it either.
-    books = book_query({"q": q})
+    books = list_query(BOOK_LIST, {"q": q})
 
     for statement, parameters in (books.first_rows(20, count_cap=1000), books.matching_query()):
         plan = plan_of(statement, parameters)

@@ -4,7 +4,7 @@ import json
 import pytest
 from flask import url_for
 
-from bookapi.books.pagination import from_base64, signature, to_base64
+from bookapi.listing.cursors import from_base64, signature, to_base64
 from tests.factories import BookFactory
 
 BOOKS = "/api/v1/books"

@@ -4,7 +4,6 @@ from bookapi.access import public, requires_role
 from bookapi.books import bp
 from bookapi.books.batch import create_many
 from bookapi.books.models import Book
-from bookapi.books.pagination import page_links
 from bookapi.books.queries import book_by_isbn_or_404, book_row_or_404, find_books, get_book_or_404
 from bookapi.books.schemas import (
     book_list_args_schema,
@@ -18,6 +17,7 @@ from bookapi.books.schemas import (
 )
 from bookapi.caching import conditional, entity_tag, require_current
 from bookapi.extensions import db
+from bookapi.listing.responses import page_response
 from bookapi.openapi import operation
 from bookapi.payloads import PATCH_TYPES, json_object
 
@@ -36,9 +36,7 @@ def list_books():
     """Find books: search, filter, sort, and page by offset or by cursor."""
     args = book_list_args_schema.load(request.args.to_dict())
     page = find_books(args, current_app.config["LIST_COUNT_CAP"])
-    response = jsonify(sparse(book_page_schema.dump(page), args.get("fields")))
-    response.headers["Link"] = page_links(page)
-    return conditional(response, weak=True)
+    return page_response(page, book_page_schema, args.get("fields"))
 
 
 @bp.post("")
@@ -125,9 +123,3 @@ def tagged(book, status=200, headers=None):
     response.set_etag(entity_tag(response.get_data()))
     response.last_modified = book.updated_at
     return response
-
-
-def sparse(body, fields):
-    if fields:
-        body["items"] = [{name: item[name] for name in fields} for item in body["items"]]
-    return body
