@@ -1,4 +1,4 @@
-from flask import current_app, g, jsonify, request, url_for
+from flask import g, jsonify, request, url_for
 
 from bookapi.access import public, requires_role
 from bookapi.books import bp
@@ -17,7 +17,7 @@ from bookapi.books.schemas import (
 )
 from bookapi.caching import conditional, entity_tag, require_current
 from bookapi.extensions import db
-from bookapi.listing.responses import page_response
+from bookapi.listing.responses import list_operation, list_response
 from bookapi.openapi import operation
 from bookapi.payloads import PATCH_TYPES, json_object
 
@@ -31,12 +31,10 @@ def advertise_patch(response):
 
 @bp.get("")
 @public
-@operation(args=book_list_args_schema, response=book_page_schema, cached=True, links=True, errors={400})
+@list_operation(book_list_args_schema, book_page_schema)
 def list_books():
     """Find books: search, filter, sort, and page by offset or by cursor."""
-    args = book_list_args_schema.load(request.args.to_dict())
-    page = find_books(args, current_app.config["LIST_COUNT_CAP"])
-    return page_response(page, book_page_schema, args.get("fields"))
+    return list_response(find_books, book_list_args_schema, book_page_schema)
 
 
 @bp.post("")

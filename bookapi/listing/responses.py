@@ -1,12 +1,26 @@
-"""A page as a response: its items cut to the fields asked for, links to its neighbours, a weak ETag."""
+"""A list's view: its page as a response, with its items cut to the fields asked for, links to its neighbours and
+a weak ETag; and what the OpenAPI document says of it."""
 from urllib.parse import urlencode
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 
 from bookapi.caching import conditional
+from bookapi.openapi import operation
 
 # Characters a query string may carry unescaped (https://url.spec.whatwg.org/#percent-encoded-bytes).
 URL_SAFE = "!$'()*,/:;?@"
+
+
+def list_operation(args_schema, page_schema):
+    """A list view's OpenAPI operation: its arguments, its page, ETags and Link, and 400 for a bad cursor."""
+    return operation(args=args_schema, response=page_schema, cached=True, links=True, errors={400})
+
+
+def list_response(find, args_schema, page_schema):
+    """The page that ``find(args, count_cap)`` gives for the request's arguments, as a response."""
+    args = args_schema.load(request.args.to_dict())
+    page = find(args, current_app.config["LIST_COUNT_CAP"])
+    return page_response(page, page_schema, args.get("fields"))
 
 
 def page_response(page, page_schema, fields=None):
