@@ -105,6 +105,8 @@ class Collection:
         if len(self.cursor_scope) > 16:
             raise ValueError("a cursor scope is BLAKE2b's personalization: 16 bytes at most")
         variants = self.search.conditions if self.search else {}
+        if set(variants) & set(self.filters):
+            raise ValueError("a filter and the search cannot share an argument")
         self.conditions = {**variants, **{name: filter_.condition for name, filter_ in self.filters.items()}}
         # Null until the table is first analysed (reltuples is -1 then): the list asks the planner instead.
         self.estimate = select(text("nullif(reltuples, -1)::bigint")).select_from(text("pg_class")).where(
