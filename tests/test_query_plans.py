@@ -1,21 +1,34 @@
-"""Every list, filter, sort and search path is bounded by an index on a table of 100,000 books: no sequential scan,
-and no scan that walks a large part of a table or an index (the plans are run, and their scans' rows counted).
+"""Every list, filter, sort and search path is bounded by an index on tables of 100,000 books and 100,000 accounts:
+no sequential scan, and no scan that walks a large part of a table or an index (the plans are run, and their scans'
+rows counted).
 
-The books live in a schema of their own, a copy of the real table with all its indexes, so the rest of the
+The rows live in a schema of their own, copies of the real tables with all their indexes, so the rest of the
 suite keeps its empty catalogue; each test points the read connection's search_path there, and back.
 """
 import pytest
 from sqlalchemy import func, select, text
 
 from bookapi import reads
-from bookapi.books.queries import book_query
 from bookapi.books.schemas import book_list_args_schema
+from bookapi.books.statements import BOOK_LIST
 from bookapi.extensions import db
+from bookapi.listing.pages import list_query
+from bookapi.users.queries import USER_LIST
+from bookapi.users.schemas import user_list_args_schema
 
 ROWS = 100_000
 # A scan that reads a quarter of the table is walking it; a broad search's matches are a few percent of it.
 FULL_WALK = ROWS // 4
-FILL = f"""
+# Words for titles, authors and emails: w, n of them.
+WORDS = """LATERAL (SELECT string_to_array('amber anchor apple arrow aspen autumn badger banner barley beacon birch '
+         || 'blossom bramble breeze bridge canyon castle cedar cinder clover comet copper coral crane crystal '
+         || 'dawn delta desert dragon dune eagle ember falcon fern flint forest frost garden garnet glacier '
+         || 'granite harbor hazel heron hollow island ivory jasper juniper lantern lark laurel lotus maple '
+         || 'marble meadow mist moon moss oak ocean orchid otter pebble pine prairie quartz raven reef ridge '
+         || 'river robin saffron sage shadow silver sparrow spruce star stone summit thistle thorn thunder '
+         || 'tide timber valley velvet violet willow winter wolf wren zephyr', ' ') AS w) AS words,
+     LATERAL (SELECT array_length(w, 1) AS n) AS counted"""
+FILL_BOOKS = f"""
 INSERT INTO plan_check.books (title, author, isbn, isbn13, published_date, description)
 SELECT initcap(w[1 + g % n] || ' ' || w[1 + (g / n) % n] || ' ' || w[1 + (g / (n * n)) % n]),
        initcap(w[1 + (g * 7) % 61] || ' ' || w[1 + (g * 13) % 59] || 'son'),
@@ -26,14 +39,21 @@ FROM generate_series(1, {ROWS}) AS g,
      LATERAL (SELECT '978' || lpad(g::text, 9, '0') AS first12) AS f,
      LATERAL (SELECT first12 || ((10 - (SELECT sum(substr(first12, i, 1)::int * (CASE WHEN i % 2 = 0 THEN 3 ELSE 1 END))
                                         FROM generate_series(1, 12) AS i) % 10) % 10)::text AS isbn) AS n,
-     LATERAL (SELECT string_to_array('amber anchor apple arrow aspen autumn badger banner barley beacon birch '
-         || 'blossom bramble breeze bridge canyon castle cedar cinder clover comet copper coral crane crystal '
-         || 'dawn delta desert dragon dune eagle ember falcon fern flint forest frost garden garnet glacier '
-         || 'granite harbor hazel heron hollow island ivory jasper juniper lantern lark laurel lotus maple '
-         || 'marble meadow mist moon moss oak ocean orchid otter pebble pine prairie quartz raven reef ridge '
-         || 'river robin saffron sage shadow silver sparrow spruce star stone summit thistle thorn thunder '
-         || 'tide timber valley velvet violet willow winter wolf wren zephyr', ' ') AS w) AS words,
-     LATERAL (SELECT array_length(w, 1) AS n) AS counted
+     {WORDS}
+"""
+# One account in 100 an admin, one in 10 an editor, one in 20 deactivated (in runs of 7, so of every role), created
+# in an order that neither their ids nor their emails follow, each with a hash as long as an argon2id one.
+FILL_USERS = f"""
+INSERT INTO plan_check.users (email, password_hash, role, is_active, display_name, created_at)
+SELECT w[1 + g % n] || '.' || w[1 + (g / n) % n] || g || '@' || (ARRAY['example.com', 'mail.example.org',
+           'post.example.net'])[1 + g % 3],
+       '$argon2id$v=19$m=19456,t=2,p=1$' || left(md5(g::text), 22) || '$' || md5(g::text) || left(md5(g::text), 11),
+       CASE WHEN g % 100 = 3 THEN 'admin' WHEN g % 10 = 5 THEN 'editor' ELSE 'user' END,
+       (g / 7) % 20 <> 3,
+       initcap(w[1 + g % n] || ' ' || w[1 + (g / n) % n]),
+       timestamptz '2020-01-01' + (g * 7919 % {ROWS}) * interval '1 minute'
+FROM generate_series(1, {ROWS}) AS g,
+     {WORDS}
 """
 
 
@@ -45,7 +65,9 @@ def plan_schema(app):
             "DROP SCHEMA IF EXISTS plan_check CASCADE", "CREATE SCHEMA plan_check",
             "CREATE TABLE plan_check.books (LIKE public.books INCLUDING ALL)",
             "CREATE TABLE plan_check.search_words (LIKE public.search_words INCLUDING ALL)",
-            FILL,
+            "CREATE TABLE plan_check.users (LIKE public.users INCLUDING ALL)",
+            FILL_BOOKS,
+            FILL_USERS,
             "INSERT INTO plan_check.search_words SELECT DISTINCT lexeme FROM plan_check.books, "
             "unnest(to_tsvector('simple', title || ' ' || author))",
         ):
@@ -56,6 +78,7 @@ def plan_schema(app):
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE plan_check.books"))
             connection.execute(text("VACUUM ANALYZE plan_check.search_words"))
+            connection.execute(text("VACUUM ANALYZE plan_check.users"))
     yield
     with app.app_context():
         db.session.execute(text("DROP SCHEMA plan_check CASCADE"))
@@ -87,88 +110,97 @@ def rows_visited(node):
 
 
 def assert_indexed(statement, parameters):
-    """No sequential scan of the books, an index used, and no scan reading more than a sliver of the table: an
+    """No sequential scan of a listed table, an index used, and no scan reading more than a sliver of the table: an
     index scan whose filter rejects row after row, or a GIN scan of every entry, is a full walk all the same."""
     nodes = list(nodes_of(plan_of(statement, parameters)))
     scans = [(node["Node Type"], node.get("Relation Name"), node.get("Index Name"), rows_visited(node))
              for node in nodes if node["Node Type"].endswith("Scan")]
-    assert not any(kind == "Seq Scan" and relation == "books" for kind, relation, _, _ in scans), scans
+    assert not any(kind == "Seq Scan" and relation in LISTS for kind, relation, _, _ in scans), scans
     assert any(index for _, _, index, _ in scans), scans
     assert all(visited < FULL_WALK for *_, visited in scans), scans
 
 
-PATHS = [
+LISTS = {"books": (BOOK_LIST, book_list_args_schema), "users": (USER_LIST, user_list_args_schema)}
+BOOK_PATHS = [
     "", "page=40&size=25", "sort=title", "sort=-title", "sort=author", "sort=-published_date", "sort=created_at",
     "sort=-id", "sort=author,-published_date", "sort=-title,published_date", "author=Banner Breezeson",
     "title=glacier", "isbn=978-0-00-005000-7", "published_after=1990-01-01&published_before=1990-02-01",
     "published_after=2020-01-01&sort=-published_date", "q=dragon", "q=glacer", 'q="marble river"',
     "q=falcon -winter", "q=thistle&sort=title", "author=Banner Breezeson&sort=-published_date&title=arbor",
 ]
+USER_PATHS = [
+    "", "page=40&size=25", "sort=email", "sort=-email", "sort=created_at", "sort=-created_at", "sort=-id",
+    "role=admin", "role=editor&sort=email", "role=user&sort=-created_at", "is_active=false",
+    "is_active=false&sort=-email", "is_active=true&sort=created_at", "role=admin&is_active=false&sort=email",
+    "role=user&is_active=true&sort=-email", "q=glacier", "q=amber.anchor&sort=email",
+    "q=river&role=editor&sort=-created_at",
+]
+PATHS = [("books", path) for path in BOOK_PATHS] + [("users", path) for path in USER_PATHS]
+FILTERED = [(name, path) for name, path in PATHS if "=" in path and not path.startswith(("sort", "page"))]
 
 
-@pytest.mark.parametrize("query", PATHS)
-def test_first_page_uses_an_index(on_plan_schema, query):
-    args = book_list_args_schema.load(dict(arg.split("=", 1) for arg in query.split("&") if arg))
-    books = book_query(args)
+def query_of(name, path):
+    """``(list query, arguments)`` of a query string of the list ``name``."""
+    collection, args_schema = LISTS[name]
+    args = args_schema.load(dict(arg.split("=", 1) for arg in path.split("&") if arg))
+    return list_query(collection, args), args
 
-    assert_indexed(*books.first_rows(args["size"], (args.get("page", 1) - 1) * args["size"]))
+
+@pytest.mark.parametrize("name, query", PATHS)
+def test_first_page_uses_an_index(on_plan_schema, name, query):
+    rows, args = query_of(name, query)
+
+    assert_indexed(*rows.first_rows(args["size"], (args.get("page", 1) - 1) * args["size"]))
 
 
-def far_apart_rows(books):
-    """The first, the middle and the last row ``books`` select, in their order (none when it selects none)."""
-    statement, parameters = books.matching_query()
+def far_apart_rows(rows):
+    """The first, the middle and the last of ``rows``, in their order (none when it selects none)."""
+    statement, parameters = rows.matching_query()
     count = reads.connection().execute(select(func.count()).select_from(statement.subquery()), parameters).scalar()
     offsets = sorted({0, count // 2, count - 1}) if count else []
-    return [reads.connection().execute(*books.first_rows(1, offset)).mappings().first() for offset in offsets]
+    return [reads.connection().execute(*rows.first_rows(1, offset)).mappings().first() for offset in offsets]
 
 
-@pytest.mark.parametrize("query", PATHS)
-def test_cursor_page_uses_an_index(on_plan_schema, query):
-    args = book_list_args_schema.load(dict(arg.split("=", 1) for arg in query.split("&") if arg))
-    books = book_query(args)
-    rows = far_apart_rows(books)
-    if not rows:
-        pytest.skip("the query selects no book")
+@pytest.mark.parametrize("name, query", PATHS)
+def test_cursor_page_uses_an_index(on_plan_schema, name, query):
+    rows, _ = query_of(name, query)
+    positions = far_apart_rows(rows)
+    if not positions:
+        pytest.skip("the query selects no row")
 
     # From the ends and the middle, either way: a page must not walk from an end to find its place.
-    for row in rows:
+    for row in positions:
         for direction in ("n", "p"):
-            assert_indexed(*books.rows_from(direction, [row[key.name] for key in books.keys], 20))
+            assert_indexed(*rows.rows_from(direction, [row[key.name] for key in rows.keys], 20))
 
 
-FILTERED = [path for path in PATHS if "=" in path and not path.startswith(("sort", "page"))]
-
-
-@pytest.mark.parametrize("query", FILTERED)
-def test_filtered_count_uses_an_index(on_plan_schema, query):
-    args = book_list_args_schema.load(dict(arg.split("=", 1) for arg in query.split("&")))
-
-    statement, parameters = book_query(args).matching_query()
+@pytest.mark.parametrize("name, query", FILTERED)
+def test_filtered_count_uses_an_index(on_plan_schema, name, query):
+    statement, parameters = query_of(name, query)[0].matching_query()
 
     assert_indexed(statement.limit(1001), parameters)
 
 
-@pytest.mark.parametrize("query", FILTERED)
-def test_filtered_page_with_its_count_uses_indexes(on_plan_schema, query):
-    args = book_list_args_schema.load(dict(arg.split("=", 1) for arg in query.split("&")))
-    books = book_query(args)
+@pytest.mark.parametrize("name, query", FILTERED)
+def test_filtered_page_with_its_count_uses_indexes(on_plan_schema, name, query):
+    rows, _ = query_of(name, query)
 
-    assert_indexed(*books.first_rows(20, count_cap=1000))
+    assert_indexed(*rows.first_rows(20, count_cap=1000))
 
 
-def test_count_of_a_large_result_is_estimated(on_plan_schema):
-    args = book_list_args_schema.load({"published_after": "1900-01-01"})
-
-    total, is_estimate = book_query(args).count(1000)
+@pytest.mark.parametrize("name, query, count", [("books", "published_after=1900-01-01", ROWS),
+                                                ("users", "role=user", ROWS * 89 // 100)])
+def test_count_of_a_large_result_is_estimated(on_plan_schema, name, query, count):
+    total, is_estimate = query_of(name, query)[0].count(1000)
 
     assert is_estimate is True
-    assert 0.5 * ROWS < total < 1.5 * ROWS
+    assert 0.5 * count < total < 1.5 * count
 
 
 @pytest.mark.parametrize("q", ["-dragon", "-dragon -glacier", "dragon or -glacier", "the -dragon"])
 def test_search_without_a_word_to_find_reads_no_book(on_plan_schema, q):
     # The list arguments refuse such a search; its statements must not run it either.
-    books = book_query({"q": q})
+    books = list_query(BOOK_LIST, {"q": q})
 
     for statement, parameters in (books.first_rows(20, count_cap=1000), books.matching_query()):
         plan = plan_of(statement, parameters)

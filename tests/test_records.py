@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 from marshmallow import Schema, fields, post_dump
 
-from bookapi.books.pagination import Page
 from bookapi.books.schemas import BookSchema, book_page_schema, book_schema
+from bookapi.listing.pages import Page
 from bookapi.records import RecordSchema
 
 ROW = {

@@ -4,8 +4,9 @@ import json
 import pytest
 from flask import url_for
 
-from bookapi.books.pagination import from_base64, signature, to_base64
+from bookapi.listing.cursors import from_base64, signature, to_base64
 from tests.factories import BookFactory
+from tests.pages import walk
 
 BOOKS = "/api/v1/books"
 
@@ -160,18 +161,6 @@ def test_sparse_fieldset_returns_only_those_fields(client, shelf):
     assert list(items[0]) == ["id", "title", "isbn13"]
 
 
-def walk(client, url, cursor=None):
-    """Every title, following next_cursor from ``url`` (or from its page at ``cursor``) to the end."""
-    seen, response = [], client.get(f"{url}&cursor={cursor}" if cursor else url)
-    while True:
-        assert response.status_code == 200, response.get_json()
-        seen += titles(response)
-        cursor = response.get_json()["next_cursor"]
-        if cursor is None:
-            return seen
-        response = client.get(f"{url}&cursor={cursor}")
-
-
 def cursor_limit(client):
     """The longest cursor the OpenAPI document allows."""
     parameters = client.get("/openapi.json").get_json()["paths"][BOOKS]["get"]["parameters"]
@@ -191,7 +180,7 @@ def test_cursor_walk_visits_every_book_once_in_order(client, shelf, sort):
     BookFactory.create_batch(7, author="J. R. R. Tolkien")
     expected = titles(client.get(f"{BOOKS}?sort={sort}&size=100"))
 
-    assert walk(client, f"{BOOKS}?sort={sort}&size=2") == expected
+    assert walk(client, f"{BOOKS}?sort={sort}&size=2", "title") == expected
     assert len(expected) == 12
 
 
@@ -200,7 +189,7 @@ def test_cursor_walk_visits_every_book_once_in_order(client, shelf, sort):
 def test_cursor_walk_over_the_longest_titles_and_authors_visits_every_book(client, character):
     books = [BookFactory(title=character * 254 + str(i), author=character * 255) for i in range(5)]
 
-    seen = walk(client, f"{BOOKS}?sort=-title,-author,published_date,created_at,id&size=2")
+    seen = walk(client, f"{BOOKS}?sort=-title,-author,published_date,created_at,id&size=2", "title")
 
     assert seen == sorted((book.title for book in books), reverse=True)
 
@@ -239,7 +228,7 @@ def test_search_cursor_keeps_the_spelling_correction_it_was_made_with(client):
     first = client.get(f"{BOOKS}?q=projekt&size=2").get_json()
     BookFactory(title="Projekt Berlin")
 
-    rest = walk(client, f"{BOOKS}?q=projekt&size=2", first["next_cursor"])
+    rest = walk(client, f"{BOOKS}?q=projekt&size=2", "title", first["next_cursor"])
 
     assert titles_of(first) + rest.count("Project Notes") * ["Project Notes"] == 5 * ["Project Notes"]
 
@@ -248,7 +237,7 @@ def test_cursor_walk_over_search_results_follows_relevance(client, shelf):
     BookFactory.create_batch(5, description="Tolkien studies")
     expected = titles(client.get(f"{BOOKS}?q=tolkien&size=100"))
 
-    assert walk(client, f"{BOOKS}?q=tolkien&size=2") == expected
+    assert walk(client, f"{BOOKS}?q=tolkien&size=2", "title") == expected
 
 
 def test_prev_cursor_returns_the_previous_page(client, shelf):

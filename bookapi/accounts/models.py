@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookapi.extensions import db
+from bookapi.listing.collection import trigram_index
 
 ROLES = ("user", "editor", "admin")
 
@@ -32,6 +33,19 @@ class User(db.Model):
         Index("uq_users_email", text("lower(email)"), unique=True),
         # The last-admin check counts these.
         Index("ix_users_active_admins", "id", postgresql_where=text("role = 'admin' AND is_active")),
+        # The admins' list: every sort key with the id tiebreak, alone and after each filter that selects many
+        # rows (a role, active or not), so a page walks an index in its order from its place, filtered or not;
+        # and part of an email is looked up by its trigrams.
+        Index("ix_users_email_id", "email", "id"),
+        Index("ix_users_created_at_id", "created_at", "id"),
+        Index("ix_users_role_id", "role", "id"),
+        Index("ix_users_role_email_id", "role", "email", "id"),
+        Index("ix_users_role_created_at_id", "role", "created_at", "id"),
+        Index("ix_users_role_is_active_id", "role", "is_active", "id"),
+        Index("ix_users_is_active_id", "is_active", "id"),
+        Index("ix_users_is_active_email_id", "is_active", "email", "id"),
+        Index("ix_users_is_active_created_at_id", "is_active", "created_at", "id"),
+        trigram_index("ix_users_email_trgm", "email"),
     )
     __mapper_args__ = {"eager_defaults": True}
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Unmapped, mapped_column, unmapped_column, val
 
 from bookapi.extensions import db
 from bookapi.isbn import to_isbn13
+from bookapi.listing.collection import trigram_index
 
 # Title weighs most in search ranking, then author, then description.
 SEARCH_DOCUMENT = (
@@ -26,10 +27,6 @@ SEARCH_DOCUMENT = (
     "setweight(to_tsvector('english', author), 'B') || "
     "setweight(to_tsvector('english', coalesce(description, '')), 'C')"
 )
-
-
-def trigram_index(name, column):
-    return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
 
 
 class Book(db.Model):

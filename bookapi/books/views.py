@@ -1,10 +1,9 @@
-from flask import current_app, g, jsonify, request, url_for
+from flask import g, jsonify, request, url_for
 
 from bookapi.access import public, requires_role
 from bookapi.books import bp
 from bookapi.books.batch import create_many
 from bookapi.books.models import Book
-from bookapi.books.pagination import page_links
 from bookapi.books.queries import book_by_isbn_or_404, book_row_or_404, find_books, get_book_or_404
 from bookapi.books.schemas import (
     book_list_args_schema,
@@ -19,6 +18,7 @@ from bookapi.books.schemas import (
 from bookapi.caching import conditional, entity_tag, require_current
 from bookapi.extensions import db
 from bookapi.idempotency import idempotent
+from bookapi.listing.responses import list_operation, list_response
 from bookapi.openapi import operation
 from bookapi.payloads import PATCH_TYPES, json_object
 
@@ -32,14 +32,10 @@ def advertise_patch(response):
 
 @bp.get("")
 @public
-@operation(args=book_list_args_schema, response=book_page_schema, cached=True, links=True, errors={400})
+@list_operation(book_list_args_schema, book_page_schema)
 def list_books():
     """Find books: search, filter, sort, and page by offset or by cursor."""
-    args = book_list_args_schema.load(request.args.to_dict())
-    page = find_books(args, current_app.config["LIST_COUNT_CAP"])
-    response = jsonify(sparse(book_page_schema.dump(page), args.get("fields")))
-    response.headers["Link"] = page_links(page)
-    return conditional(response, weak=True)
+    return list_response(find_books, book_list_args_schema, book_page_schema)
 
 
 @bp.post("")
@@ -128,9 +124,3 @@ def tagged(book, status=200, headers=None):
     response.set_etag(entity_tag(response.get_data()))
     response.last_modified = book.updated_at
     return response
-
-
-def sparse(body, fields):
-    if fields:
-        body["items"] = [{name: item[name] for name in fields} for item in body["items"]]
-    return body

@@ -1,4 +1,5 @@
-"""Keyset pagination: opaque, signed cursors that carry a sort position, and the conditions that resume there."""
+"""Keyset cursors: opaque, signed tokens that carry a sort position, the query they belong to, and the spelling
+correction a search's first page was made with."""
 import base64
 import hashlib
 import hmac
@@ -7,30 +8,13 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from urllib.parse import urlencode
 
 import orjson
-from flask import abort, current_app, request
-from sqlalchemy import (
-    REAL,
-    BigInteger,
-    Date,
-    DateTime,
-    Float,
-    Integer,
-    SmallInteger,
-    String,
-    and_,
-    bindparam,
-    cast,
-    or_,
-    tuple_,
-)
+from flask import abort, current_app
+from sqlalchemy import REAL, BigInteger, Date, DateTime, Float, Integer, SmallInteger, String
 
 # Keys derived for cursors sign nothing else, so no other signature made with SECRET_KEY can pass for a cursor.
 CURSOR_KEY_PERSON = b"bookapi.cursor"
-# Characters a query string may carry unescaped (https://url.spec.whatwg.org/#percent-encoded-bytes).
-URL_SAFE = "!$'()*,/:;?@"
 # Query parameters that do not change which rows a query selects or their order.
 PRESENTATION_ARGS = {"page", "size", "cursor", "count", "fields"}
 SIGNATURE_SIZE = 16
@@ -44,60 +28,11 @@ WIDEST_CHARACTER = "\x01"
 WIDEST_OFFSET = timezone(-timedelta(hours=23, minutes=59, seconds=59, microseconds=999999))
 
 
-@dataclass(frozen=True)
-class SortKey:
-    name: str
-    expression: object
-    descending: bool
-
-    def reversed(self):
-        return SortKey(self.name, self.expression, not self.descending)
-
-    def order_by(self):
-        return self.expression.desc() if self.descending else self.expression.asc()
-
-
-@dataclass
-class Page:
-    items: list
-    size: int
-    total: int
-    total_is_estimate: bool
-    page: int | None = None
-    next_cursor: str | None = None
-    prev_cursor: str | None = None
-
-    @property
-    def pages(self):
-        return -(-self.total // self.size) if self.page is not None else None
-
-
-def rows_after(keys):
-    """Rows strictly after the position bound as ``after_0``, ``after_1``, … in the order of ``keys``."""
-    # Cast to each key's own type: a rank is a float4, and its float8 neighbour would not compare equal.
-    values = [cast(bindparam(f"after_{i}"), key.expression.type) for i, key in enumerate(keys)]
-    if len({key.descending for key in keys}) == 1:
-        left, right = tuple_(*(key.expression for key in keys)), tuple_(*values)
-        return left < right if keys[0].descending else left > right
-    # Mixed directions cannot compare as one row. The first key's bound, implied by the OR, is what lets a page
-    # start at its place in that key's index rather than walk the index from one end.
-    first, after_first = keys[0].expression, values[0]
-    return and_(first <= after_first if keys[0].descending else first >= after_first, or_(*(
-        and_(*(keys[j].expression == values[j] for j in range(i)),
-             keys[i].expression < values[i] if keys[i].descending else keys[i].expression > values[i])
-        for i in range(len(keys))
-    )))
-
-
-def position_parameters(values):
-    """The parameters of ``rows_after`` for a position."""
-    return {f"after_{i}": value for i, value in enumerate(values)}
-
-
-def query_fingerprint(args):
-    """A digest of what selects and orders the rows, so a cursor cannot wander into another query."""
+def query_fingerprint(args, scope=b""):
+    """A digest of what selects and orders the rows, so a cursor cannot wander into another query; ``scope``, a
+    collection's own, keeps it from wandering into another collection's query with the same arguments."""
     selecting = {name: str(value) for name, value in sorted(args.items()) if name not in PRESENTATION_ARGS}
-    return hashlib.blake2b(orjson.dumps(selecting), digest_size=8).hexdigest()
+    return hashlib.blake2b(orjson.dumps(selecting), digest_size=8, person=scope).hexdigest()
 
 
 @lru_cache(maxsize=4)
@@ -134,11 +69,12 @@ def encode_cursor(direction, keys, values, fingerprint, correction=None):
     return f"{to_base64(payload)}.{to_base64(signature(payload))}"
 
 
-def longest_cursor(keys, correction_length):
+def longest_cursor(keys, correction_length=None):
     """The length of the longest cursor the encoder can make over ``keys`` (at most; a query uses some of them)
-    with a correction of up to ``correction_length`` characters."""
+    with a correction of up to ``correction_length`` characters (None: a query without corrections)."""
     values = [widest_value(key.expression.type) for key in keys]
-    payload = cursor_payload("n", keys, values, query_fingerprint({}), WIDEST_CHARACTER * correction_length)
+    correction = None if correction_length is None else WIDEST_CHARACTER * correction_length
+    payload = cursor_payload("n", keys, values, query_fingerprint({}), correction)
     return len(to_base64(payload)) + len(".") + len(to_base64(bytes(SIGNATURE_SIZE)))
 
 
@@ -222,18 +158,3 @@ def decode_cursor(token, max_length):
         return Cursor(cursor["d"], cursor["k"], cursor["v"], cursor["q"], correction)
     except (KeyError, TypeError, ValueError):
         abort(400, INVALID_CURSOR)
-
-
-def page_links(page):
-    """RFC 8288 links to the first, next and previous pages, keeping the request's other parameters."""
-    path = request.script_root + request.path
-    args = [(name, value) for name, value in request.args.items() if name not in ("page", "cursor")]
-    links = [f'<{page_url(path, args)}>; rel="first"']
-    for rel, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor)):
-        if cursor:
-            links.append(f'<{page_url(path, [*args, ("cursor", cursor)])}>; rel="{rel}"')
-    return ", ".join(links)
-
-
-def page_url(path, query):
-    return f"{path}?{urlencode(query, safe=URL_SAFE)}" if query else path

@@ -1,0 +1,130 @@
+"""What a resource declares to be listed: a ``Collection`` of its table's rows, and the machinery does the rest.
+
+    USER_LIST = Collection(
+        table=User.__table__,
+        columns=(User.id, User.email, User.role, User.is_active, User.display_name, User.created_at),
+        sort_keys={"email": User.email, "created_at": User.created_at, "id": User.id},
+        filters={"role": Filter(User.role == bindparam("role")), "q": contains(User.email, "q")},
+    )
+
+A filter's condition compares a column with a bound parameter named as the filter's argument, so a statement is
+built once per combination of filters and its values travel as parameters. A search that ranks its rows, and may
+correct what it was given, plugs in as a ``Search``.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Index, bindparam, select, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from bookapi.listing.cursors import longest_cursor
+from bookapi.listing.statements import sort_keys
+
+
+def unchanged(value):
+    return value
+
+
+def escape_like(value):
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def containing(value):
+    """A LIKE pattern for any text that contains ``value``, whose ``%`` and ``_`` are literal."""
+    return f"%{escape_like(value)}%"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """An argument that narrows a list: ``condition`` on the bound parameter of the argument's name, whose value is
+    ``value(argument)``."""
+
+    condition: ColumnElement
+    value: Callable = unchanged
+
+
+def trigram_index(name, column):
+    """A trigram index on ``column``, which bounds a ``contains`` filter on it (given three letters or digits)."""
+    return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+
+
+def contains(column, name):
+    """The rows whose ``column`` contains the argument ``name``, ignoring case (a trigram index can bound it)."""
+    return Filter(column.ilike(bindparam(name), escape="\\"), containing)
+
+
+@dataclass(eq=False)
+class Search:
+    """A ranked search under the argument ``argument``, bound as the parameter of that name.
+
+    ``correct(value)`` may find a correction of a first page's search (or None); it is bound as
+    ``corrected_<argument>`` and carried in the page's cursors, so that later pages keep it. ``conditions`` and
+    ``ranks`` hold the search's condition and rank as ``<argument>``, and with a correction as
+    ``<argument>_corrected``. The rows are in rank order unless the request sorts them. ``refuse(variant,
+    parameters)`` runs when a search finds nothing, to raise a ValidationError for one its index cannot bound.
+    ``max_correction_length`` bounds the corrections, which cursors are sized for.
+    """
+
+    argument: str
+    conditions: dict
+    ranks: dict
+    correct: Callable
+    refuse: Callable
+    max_correction_length: int
+
+    def __post_init__(self):
+        self.correction_parameter = f"corrected_{self.argument}"
+        self.variants = (self.argument, f"{self.argument}_corrected")
+        if set(self.conditions) != set(self.variants) or set(self.ranks) != set(self.variants):
+            raise ValueError(f"a search declares a condition and a rank for each of {self.variants}")
+
+    def variant(self, correction):
+        return self.variants[1] if correction else self.variants[0]
+
+
+@dataclass(eq=False)
+class Collection:
+    """A list of ``table``'s rows: a page selects ``columns``; ``sort_keys`` (name: column) may order it, ending in
+    ``tiebreak``, a unique one, which is also the order of a list with no sort; ``filters`` (argument: Filter) narrow
+    it, and a ``search`` ranks it. Counts count the tiebreak of the matching rows; the estimate of the whole table
+    is the planner's (pg_class). ``cursor_scope`` (up to 16 bytes; the table's name unless given) keeps one
+    collection's cursors from passing for another's."""
+
+    table: object
+    columns: tuple
+    sort_keys: dict
+    filters: dict = field(default_factory=dict)
+    search: Search | None = None
+    tiebreak: str = "id"
+    cursor_scope: bytes | None = None
+
+    def __post_init__(self):
+        self.columns = tuple(self.columns)
+        if self.cursor_scope is None:
+            self.cursor_scope = self.table.name.encode()
+        if len(self.cursor_scope) > 16:
+            raise ValueError("a cursor scope is BLAKE2b's personalization: 16 bytes at most")
+        variants = self.search.conditions if self.search else {}
+        if set(variants) & set(self.filters):
+            raise ValueError("a filter and the search cannot share an argument")
+        self.conditions = {**variants, **{name: filter_.condition for name, filter_ in self.filters.items()}}
+        # Null until the table is first analysed (reltuples is -1 then): the list asks the planner instead.
+        self.estimate = select(text("nullif(reltuples, -1)::bigint")).select_from(text("pg_class")).where(
+            text(f"oid = '{self.table.name}'::regclass")
+        ).scalar_subquery()
+        self.max_cursor_length = self.longest_cursor()
+
+    def conditions_of(self, names):
+        return [self.conditions[name] for name in names]
+
+    def search_of(self, conditions):
+        """The search among a shape's conditions (it always comes first), or None."""
+        return conditions[0] if conditions and self.search and conditions[0] in self.search.variants else None
+
+    def longest_cursor(self):
+        """Every key a cursor can carry (a cursor carries some of them) at its widest, with the longest
+        correction."""
+        keys = sort_keys(self, tuple(self.sort_keys))
+        if self.search is None:
+            return longest_cursor(keys)
+        return longest_cursor((*keys, *sort_keys(self, (), self.search.variants[0])), self.search.max_correction_length)

@@ -1,0 +1,108 @@
+"""The statements of a collection's list, built once per query *shape* and reused.
+
+A shape is which conditions a list has (filters, and a search with or without a spelling correction), its sort
+and which way it walks; the values a request sends are bound parameters. So a shape's statement is built and
+cache-keyed once per process, and SQLAlchemy finds its compiled SQL in its cache on every later request.
+"""
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import Integer, and_, bindparam, case, cast, func, or_, select, tuple_
+
+# How many query shapes keep their statements (collection, conditions, sort, direction, counted or not).
+STATEMENT_SHAPES = 512
+# An unfiltered list is not counted when the planner puts the table at more than this many times the count limit
+# (cap + 1): the count would scan that many index entries on every page only to confirm the estimate. For the
+# count to come out under the cap, more than half the table would have to have gone since the statistics were
+# last gathered (autovacuum gathers them again after a tenth of it changes); until they catch up with such a
+# mass delete, the list reports the old estimate, flagged as an estimate.
+TRUSTED_ESTIMATE_FACTOR = 2
+LIMIT = bindparam("limit", type_=Integer)
+OFFSET = bindparam("offset", type_=Integer)
+COUNT_LIMIT = bindparam("count_limit", type_=Integer)
+# What a search ranks by when the request names no sort; a page's rows carry it under this name for its cursors.
+RANK = "rank"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    name: str
+    expression: object
+    descending: bool
+
+    def reversed(self):
+        return SortKey(self.name, self.expression, not self.descending)
+
+    def order_by(self):
+        return self.expression.desc() if self.descending else self.expression.asc()
+
+
+def rows_after(keys):
+    """Rows strictly after the position bound as ``after_0``, ``after_1``, … in the order of ``keys``."""
+    # Cast to each key's own type: a rank is a float4, and its float8 neighbour would not compare equal.
+    values = [cast(bindparam(f"after_{i}"), key.expression.type) for i, key in enumerate(keys)]
+    if len({key.descending for key in keys}) == 1:
+        left, right = tuple_(*(key.expression for key in keys)), tuple_(*values)
+        return left < right if keys[0].descending else left > right
+    # Mixed directions cannot compare as one row. The first key's bound, implied by the OR, is what lets a page
+    # start at its place in that key's index rather than walk the index from one end.
+    first, after_first = keys[0].expression, values[0]
+    return and_(first <= after_first if keys[0].descending else first >= after_first, or_(*(
+        and_(*(keys[j].expression == values[j] for j in range(i)),
+             keys[i].expression < values[i] if keys[i].descending else keys[i].expression > values[i])
+        for i in range(len(keys))
+    )))
+
+
+def position_parameters(values):
+    """The parameters of ``rows_after`` for a position."""
+    return {f"after_{i}": value for i, value in enumerate(values)}
+
+
+@lru_cache(maxsize=STATEMENT_SHAPES)
+def sort_keys(collection, sort, search=None):
+    """The requested order (relevance when searching, else the tiebreak), ending in the unique tiebreak."""
+    keys = [SortKey(name.lstrip("-"), collection.sort_keys[name.lstrip("-")], name.startswith("-")) for name in sort]
+    if not keys and search is not None:
+        keys = [SortKey(RANK, collection.search.ranks[search], True)]
+    if not any(key.name == collection.tiebreak for key in keys):
+        tiebreak = collection.sort_keys[collection.tiebreak]
+        keys.append(SortKey(collection.tiebreak, tiebreak, keys[-1].descending if keys else False))
+    return tuple(keys)
+
+
+def capped_count(matching):
+    """How many rows ``matching`` selects, counting no further than ``count_limit``."""
+    return select(func.count()).select_from(matching.limit(COUNT_LIMIT).subquery()).scalar_subquery()
+
+
+@lru_cache(maxsize=STATEMENT_SHAPES)
+def matching_statement(collection, conditions):
+    """The tiebreak (unique) key of the rows a shape's conditions select: what its counts count."""
+    return select(collection.sort_keys[collection.tiebreak]).where(*collection.conditions_of(conditions))
+
+
+@lru_cache(maxsize=STATEMENT_SHAPES)
+def page_statement(collection, conditions, sort, walk, counted):
+    """The rows of a page: from the start (``walk`` "first", with an offset), or after a cursor position ("n")
+    or before it, nearest first ("p"); ``counted`` adds the capped count (unfiltered: the table's estimate too, and
+    no count when that estimate is trusted)."""
+    search = collection.search_of(conditions)
+    keys = sort_keys(collection, sort, search)
+    columns = [*collection.columns, collection.search.ranks[search].label(RANK)] if search else collection.columns
+    statement = select(*columns).where(*collection.conditions_of(conditions))
+    if walk != "first":
+        keys = keys if walk == "n" else tuple(key.reversed() for key in keys)
+        statement = statement.where(rows_after(keys))
+    statement = statement.order_by(*(key.order_by() for key in keys)).limit(LIMIT)
+    if walk == "first":
+        statement = statement.offset(OFFSET)
+    if not counted:
+        return statement
+    count = capped_count(matching_statement(collection, conditions))
+    if conditions:
+        return statement.add_columns(count.label("capped_total"))
+    uncounted = collection.estimate > COUNT_LIMIT * TRUSTED_ESTIMATE_FACTOR
+    return statement.add_columns(
+        case((uncounted, None), else_=count).label("capped_total"), collection.estimate.label("table_estimate")
+    )
