@@ -160,8 +160,12 @@ def render(context, runs, notes, micro, db_times):
         f"- Date: {context['date']} (UTC); commit {host['commit']}",
         f"- Machine: {host['cores']} cores (`nproc`), {host['cpu']}; load average {context['load_before']} before, "
         f"{context['load_after']} after; Python {host['python']}, PostgreSQL {context['postgres']}",
-        f"- Servers: gunicorn with `gunicorn.conf.py` ({context['worker_kind']}), {context['workers']} workers "
-        "each, access log off (`GUNICORN_ACCESS_LOG=`), `APP_ENV=development`, `LOG_LEVEL=warning`",
+        f"- Service: as `make run` ships it, `gunicorn --config gunicorn.conf.py wsgi:app` with every setting at its "
+        f"default but `DATABASE_URL`, `PORT` and `WEB_CONCURRENCY={context['workers']}` (sync workers, access log "
+        "on, `LOG_LEVEL` info, `APP_ENV` unset, rate limits on, no `REDIS_URL`)"
+        + ("; a `.env` file was present and the service read it too" if context["dotenv"] else ""),
+        f"- Ceiling: benchmarks/ceiling.py under the same `gunicorn.conf.py` and {context['workers']} sync workers, "
+        "its access log off and gunicorn's `LOG_LEVEL` warning, bound to 127.0.0.1",
         f"- Load: wrk, {load.threads} threads, {load.connections} connections, {load.warmup} s warm-up then "
         f"{load.duration} s measured per run, `--latency`, `--timeout {load.timeout}s`; lookups draw a random id "
         "in 1..N per request",

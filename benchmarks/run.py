@@ -1,12 +1,13 @@
 """`make bench` (``python -m benchmarks.run``): the service against a raw-WSGI ceiling, at 10,000 and 1,000,000 books.
 
-Fills (or reuses) two databases, serves each with the service and with benchmarks/ceiling.py under the same gunicorn
-settings, drives both with wrk, and writes benchmarks/RESULTS.md. See benchmarks/README.md for what is measured.
-Every process it starts is stopped on the way out, whatever the way out is.
+Fills (or reuses) two databases, serves each with the service as `make run` ships it and with benchmarks/ceiling.py,
+drives both with wrk, and writes benchmarks/RESULTS.md. See benchmarks/README.md for what is measured. Every process
+it starts is stopped on the way out, whatever the way out is.
 """
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,10 @@ BIN = Path(sys.executable).parent
 RESULTS = HERE / "RESULTS.md"
 SERVICE_APPLICATION_NAME = "bookapi"
 INSTALL_WRK = "wrk is not installed: `apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)."
+# Every setting the service and gunicorn.conf.py read is listed in .env.example (a test keeps it so).
+SETTING = re.compile(r"^# ([A-Z][A-Z0-9_]*)=", re.MULTILINE)
+# The ceiling is the least work that can answer: no access log, gunicorn logging warnings only.
+CEILING_SETTINGS = {"GUNICORN_ACCESS_LOG": "", "LOG_LEVEL": "warning", "GUNICORN_GRACEFUL_TIMEOUT": "5"}
 
 
 @dataclass(frozen=True)
@@ -84,21 +89,26 @@ def prepare(url, books):
     return Catalogue(url, books, seconds, author)
 
 
-def gunicorn(app, port):
-    """gunicorn.conf.py as deployed, but on loopback and without the access log (a line per request skews it)."""
-    return [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", app]
+def shipped_environment(settings):
+    """This process's environment without any of the service's settings, then ``settings``: the service sees
+    exactly what `make run` would give it, whatever the shell running the benchmark exports."""
+    documented = set(SETTING.findall((ROOT / ".env.example").read_text()))
+    return {**{k: v for k, v in os.environ.items() if k not in documented}, **settings}
 
 
 def servers(catalogue, workers):
-    env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": catalogue.url, "WEB_CONCURRENCY": str(workers),
-           "LOG_LEVEL": "warning", "GUNICORN_GRACEFUL_TIMEOUT": "5", "GUNICORN_ACCESS_LOG": ""}
+    """The service started as `make run` starts it (on a port of its own; DATABASE_URL, PORT and WEB_CONCURRENCY set,
+    nothing else), and the ceiling with its lean settings, on loopback."""
     service_port, ceiling_port = free_port(), free_port()
+    shipped = shipped_environment({"DATABASE_URL": catalogue.url, "PORT": str(service_port),
+                                   "WEB_CONCURRENCY": str(workers)})
+    lean = shipped_environment({"DATABASE_URL": catalogue.url, "WEB_CONCURRENCY": str(workers), **CEILING_SETTINGS})
+    gunicorn = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"]
     return {
-        "service": Server("service", gunicorn("wsgi:app", service_port), {**env, "PORT": str(service_port)},
-                          service_port, "/health/ready", HERE / f"service-{catalogue.books}.log", ROOT),
-        "ceiling": Server("ceiling", gunicorn("benchmarks.ceiling:app", ceiling_port),
-                          {**env, "PORT": str(ceiling_port)}, ceiling_port, "/books/1",
-                          HERE / f"ceiling-{catalogue.books}.log", ROOT),
+        "service": Server("service", [*gunicorn, "wsgi:app"], shipped, service_port, "/health/ready",
+                          HERE / f"service-{catalogue.books}.log", ROOT),
+        "ceiling": Server("ceiling", [*gunicorn, "--bind", f"127.0.0.1:{ceiling_port}", "benchmarks.ceiling:app"],
+                          lean, ceiling_port, "/books/1", HERE / f"ceiling-{catalogue.books}.log", ROOT),
     }
 
 
@@ -251,11 +261,6 @@ def postgres_version(url):
         connection.close()
 
 
-def worker_kind():
-    threads = env_int("GUNICORN_THREADS", 1)
-    return "sync workers" if threads == 1 else f"gthread workers, {threads} threads each"
-
-
 def stop_on_signal(signum, frame):
     raise SystemExit(128 + signum)
 
@@ -280,7 +285,7 @@ def main():
     micro = serialization()
     context = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "machine": machine(),
                "postgres": postgres_version(urls[0]), "load": load, "sizes": sizes, "workers": workers,
-               "catalogues": catalogues, "worker_kind": worker_kind(), "load_before": "%.1f" % os.getloadavg()[0]}
+               "catalogues": catalogues, "dotenv": (ROOT / ".env").exists(), "load_before": "%.1f" % os.getloadavg()[0]}
     print(f"serving each catalogue with both apps, {workers} workers each; "
           f"{load.warmup} s warm-up + {load.duration} s per run ...", flush=True)
     with open(HERE / "wrk.log", "w") as wrk_log:
