@@ -15,7 +15,8 @@ from urllib.parse import parse_qs
 import orjson
 import psycopg2
 
-FIELDS = ("id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_at", "updated_at")
+FIELDS = ("id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_by", "created_at",
+          "updated_at")
 BOOK = f"SELECT {', '.join(FIELDS)} FROM books WHERE id = %s"
 # The total rides along in the same statement: the planner's estimate, as the service reports above its count cap.
 PAGE = (
