@@ -1,6 +1,8 @@
-"""Request ids and log lines that carry them."""
+"""Request ids, log lines that carry them, and one access line per request."""
 import logging
 import re
+import sys
+import time
 import uuid
 
 from flask import g, has_request_context, request
@@ -8,6 +10,10 @@ from flask import g, has_request_context, request
 REQUEST_ID_HEADER = "X-Request-ID"
 # ASCII only: the id goes into log lines and back out in a header, where other letters are mangled or refused.
 ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+ACCESS_LOGGER = "bookapi.access"
+# Responses whose body the server leaves out, whatever the response object holds (RFC 9110 §6.4.1).
+BODILESS_STATUSES = frozenset({204, 304})
 
 
 class RequestIdFilter(logging.Filter):
@@ -19,14 +25,15 @@ class RequestIdFilter(logging.Filter):
 def configure_logging(level):
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
 
 
 def assign_request_id():
-    """Adopt the caller's request id when it is sane (a proxy's, say), else make one."""
+    """Adopt the caller's request id when it is sane (a proxy's, say), else make one; start the request's clock."""
+    g.request_started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = incoming if ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
@@ -36,7 +43,46 @@ def echo_request_id(response):
     return response
 
 
+class AccessLog:
+    """One line per request on standard output: request id, method, route template, status, duration, body bytes
+    sent, the signed-in account and the client's address, in the layout of the other log lines.
+
+    Written straight to the stream rather than through ``logging``: building and formatting a ``LogRecord`` costs
+    more than the rest of a cached lookup's logging put together, on every request. ``configure_logging``'s level
+    still applies: the line is INFO, and ``init_app`` leaves it out when INFO is not logged.
+    """
+
+    def __init__(self):
+        self.second, self.stamp = None, ""
+
+    def timestamp(self, now):
+        """``logging``'s ``asctime`` (local time, milliseconds after a comma), formatted once a second."""
+        second = int(now)
+        if second != self.second:
+            self.second, self.stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self.stamp},{int((now - second) * 1000):03d}"
+
+    def __call__(self, response):
+        # The objects behind Flask's proxies, looked up once rather than on every attribute.
+        current, context = request._get_current_object(), g._get_current_object()
+        took = (time.perf_counter() - context.request_started) * 1000
+        rule, user, method, status = current.url_rule, context.get("user"), current.method, response.status_code
+        sent = 0 if method == "HEAD" or status in BODILESS_STATUSES or status < 200 else response.content_length
+        stream = sys.stdout
+        stream.write(
+            f"{self.timestamp(time.time())} INFO [{context.request_id}] {ACCESS_LOGGER}: method={method} "
+            f"route={rule.rule if rule else '-'} status={status} duration_ms={took:.2f} "
+            f"bytes={'-' if sent is None else sent} user={'-' if user is None else user.id} "
+            f"client={current.remote_addr}\n"
+        )
+        stream.flush()
+        return response
+
+
 def init_app(app):
     configure_logging(app.config["LOG_LEVEL"])
+    # After-request functions run last-registered first: the access line goes out after every other one has run.
+    if app.config["ACCESS_LOG"] and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
+        app.after_request(AccessLog())
     app.before_request(assign_request_id)
     app.after_request(echo_request_id)
