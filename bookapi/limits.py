@@ -18,7 +18,10 @@ from flask_limiter.util import get_remote_address
 from bookapi.access import access_of
 
 EXTENSION = "bookapi.limits"
+# The endpoints whose views name limits of their own (``rate_limited``), reads included.
+LIMITED_ENDPOINTS = "bookapi.limits.named"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Redis must answer quickly or be treated as away: a rate limit is not worth a slow request.
 REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 
@@ -83,8 +86,16 @@ def limited(limiter, view, name):
     )(view)
 
 
+def unlimited_read():
+    """Whether this request is a read (GET, HEAD, OPTIONS) of a view that names no limits of its own: the limits
+    apply to writes and to the routes that name them, and this lets the hot reads skip the limiter's work."""
+    return request.method in SAFE_METHODS and request.endpoint not in current_app.extensions[LIMITED_ENDPOINTS]
+
+
 def advertise(response):
     """The IETF headers for the limit nearest to running out on this request, if it was under one."""
+    if unlimited_read():
+        return response
     request_limit = current_app.extensions[EXTENSION].current_limit
     if request_limit is None:
         return response
@@ -120,9 +131,13 @@ def init_app(app):
     )
     limiter.init_app(app)
     methods = {rule.endpoint: rule.methods for rule in app.url_map.iter_rules()}
+    app.extensions[LIMITED_ENDPOINTS] = {
+        endpoint for endpoint, view in app.view_functions.items() if getattr(view, "rate_limits", ())
+    }
     for endpoint, view in list(app.view_functions.items()):
         for name in policies_of(view, methods.get(endpoint, ())):
             view = limited(limiter, view, name)
         app.view_functions[endpoint] = view
+    limiter.request_filter(unlimited_read)
     app.extensions[EXTENSION] = limiter
     app.after_request(advertise)

@@ -14,7 +14,7 @@ import redis
 from bookapi.access import rule_of
 from tests.accounts import login, own_app
 from tests.conftest import sign_in
-from tests.factories import BookPayload, UserFactory
+from tests.factories import BookFactory, BookPayload, UserFactory
 
 REDIS = "redis://127.0.0.1:6379/0"
 POLICY = re.compile(r'"(?:login|login-account|register|refresh|writes)";q=(\d+);w=(\d+)')
@@ -239,3 +239,28 @@ def test_storage_options_of_one_app_leave_later_apps_alone(key_prefix):
     keys = [key.decode() for key in connection.scan_iter(f"*{marker}*")]
     connection.delete(*keys)
     assert len(keys) == 2 and all(key.startswith("LIMITS:") for key in keys), keys
+
+
+@pytest.fixture
+def silent_redis():
+    """A Redis address that accepts connections and never answers, as a hung server does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    listener.close()
+
+
+@pytest.mark.slow
+def test_read_does_not_wait_for_a_silent_redis(limited, silent_redis):
+    client = limited(storage_uri=silent_redis)
+    # The login finds Redis silent: its limits fall back to this process's memory, and ask Redis again whether it
+    # is back at most after 1, 2, 4, … seconds.
+    assert login(client, "nobody@example.com", WRONG).status_code == 401
+    with client.application.app_context():
+        book_id = BookFactory().id
+    time.sleep(2.1)
+
+    started = time.monotonic()
+    response = client.get(f"/api/v1/books/{book_id}")
+    assert response.status_code == 200
+    # Redis is given 0.25 s to answer; a read that asked it whether it is back would take that long.
+    assert time.monotonic() - started < 0.2
