@@ -1,9 +1,9 @@
 """Request ids, log lines that carry them, and one access line per request."""
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 
 from flask import g, has_request_context, request
 
@@ -34,8 +34,9 @@ def configure_logging(level):
 def assign_request_id():
     """Adopt the caller's request id when it is sane (a proxy's, say), else make one; start the request's clock."""
     g.request_started = time.perf_counter()
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    incoming = request.environ.get("HTTP_X_REQUEST_ID")
+    # 128 random bits as 32 hex digits, as uuid4().hex gave, without building a UUID first.
+    g.request_id = incoming if incoming and ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
 
 
 def echo_request_id(response):
