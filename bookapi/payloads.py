@@ -5,6 +5,7 @@ from werkzeug.wsgi import get_input_stream
 
 # What PATCH accepts everywhere: JSON merge patch (RFC 7396), and plain JSON meaning the same.
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
+ACCEPT_PATCH = ", ".join(PATCH_TYPES)
 
 
 def json_object(media_types=None):

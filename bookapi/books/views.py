@@ -20,13 +20,14 @@ from bookapi.extensions import db
 from bookapi.idempotency import idempotent
 from bookapi.listing.responses import list_operation, list_response
 from bookapi.openapi import operation
-from bookapi.payloads import PATCH_TYPES, json_object
+from bookapi.payloads import ACCEPT_PATCH, PATCH_TYPES, json_object
 
 
 @bp.after_request
 def advertise_patch(response):
-    if request.view_args and "book_id" in request.view_args:
-        response.headers["Accept-Patch"] = ", ".join(PATCH_TYPES)
+    view_args = request.view_args
+    if view_args and "book_id" in view_args:
+        response.headers["Accept-Patch"] = ACCEPT_PATCH
     return response
 
 
