@@ -6,7 +6,7 @@ from werkzeug.http import http_date, quote_etag
 
 CONDITIONAL_HEADERS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
 # Caches may keep a response but must revalidate it: a cheap 304 while nothing changed.
-REVALIDATE = (("Cache-Control", "no-cache"), ("Vary", "Origin, Accept"))
+REVALIDATE = [("Cache-Control", "no-cache"), ("Vary", "Origin, Accept")]
 CHANGED = "It has changed since the version that If-Match or If-Unmodified-Since names: read it again and retry."
 
 
@@ -23,12 +23,13 @@ def conditional(response, weak=False, last_modified=None):
     """Tag ``response``, set its caching headers, and answer the client's preconditions: 412 when one fails, 304
     when its copy is current."""
     tag = entity_tag(response.get_data())
-    headers = response.headers
-    headers["ETag"] = quote_etag(tag, weak=weak)
+    validators = [("ETag", quote_etag(tag, weak=weak))]
     if last_modified is not None:
-        headers["Last-Modified"] = http_date(last_modified)
-    headers.extend(REVALIDATE)  # views set neither header; CORS merges its Vary in after this
-    if not any(header in request.environ for header in CONDITIONAL_HEADERS):
+        validators.append(("Last-Modified", http_date(last_modified)))
+    # Views set none of these headers, so they are appended in one go; CORS merges its Vary in after this.
+    response.headers.extend(validators + REVALIDATE)
+    environ = request.environ
+    if not any(header in environ for header in CONDITIONAL_HEADERS):
         return response
     # If-Match compares strongly, so a weak tag matches only "*".
     if precondition_fails(lambda: None if weak else tag, last_modified):
