@@ -48,20 +48,22 @@ class AccessLog:
     """One line per request on standard output: request id, method, route template, status, duration, body bytes
     sent, the signed-in account and the client's address, in the layout of the other log lines.
 
-    Written straight to the stream rather than through ``logging``: building and formatting a ``LogRecord`` costs
-    more than the rest of a cached lookup's logging put together, on every request. ``configure_logging``'s level
+    Written straight to the stream rather than through ``logging``: building, filtering and formatting a
+    ``LogRecord`` costs several times what writing the line does, on every request. ``configure_logging``'s level
     still applies: the line is INFO, and ``init_app`` leaves it out when INFO is not logged.
     """
 
     def __init__(self):
-        self.second, self.stamp = None, ""
+        self.second = (None, "")
 
     def timestamp(self, now):
         """``logging``'s ``asctime`` (local time, milliseconds after a comma), formatted once a second."""
-        second = int(now)
-        if second != self.second:
-            self.second, self.stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self.stamp},{int((now - second) * 1000):03d}"
+        second, stamp = self.second
+        if int(now) != second:
+            # One tuple, replaced whole, so that threads never pair a second with another second's text.
+            second, stamp = int(now), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(now)))
+            self.second = (second, stamp)
+        return f"{stamp},{int((now - second) * 1000):03d}"
 
     def __call__(self, response):
         # The objects behind Flask's proxies, looked up once rather than on every attribute.
