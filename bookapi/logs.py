@@ -76,7 +76,7 @@ class AccessLog:
             f"{self.timestamp(time.time())} INFO [{context.request_id}] {ACCESS_LOGGER}: method={method} "
             f"route={rule.rule if rule else '-'} status={status} duration_ms={took:.2f} "
             f"bytes={'-' if sent is None else sent} user={'-' if user is None else user.id} "
-            f"client={current.remote_addr}\n"
+            f"client={current.remote_addr or '-'}\n"
         )
         stream.flush()
         return response

@@ -45,6 +45,12 @@ def test_not_modified_access_line_counts_no_body_bytes(anonymous, capsys):
     assert " status=304 " in line and " bytes=0 " in line
 
 
+def test_access_line_without_a_peer_address_shows_a_dash(anonymous, capsys):
+    assert anonymous.get("/health", environ_overrides={"REMOTE_ADDR": None}).status_code == 200
+    (line,) = access_lines(capsys)
+    assert line.endswith(" client=-")
+
+
 def test_unmatched_path_access_line_has_no_route(anonymous, capsys):
     assert anonymous.get("/api/v1/nowhere").status_code == 404
     (line,) = access_lines(capsys)
