@@ -161,7 +161,7 @@ def render(context, runs, notes, micro, db_times):
         f"- Machine: {host['cores']} cores (`nproc`), {host['cpu']}; load average {context['load_before']} before, "
         f"{context['load_after']} after; Python {host['python']}, PostgreSQL {context['postgres']}",
         f"- Service: as `make run` ships it, `gunicorn --config gunicorn.conf.py wsgi:app` with every setting at its "
-        f"default but `DATABASE_URL`, `PORT` and `WEB_CONCURRENCY={context['workers']}` (sync workers, access log "
+        f"default but `DATABASE_URL`, `PORT` and `WEB_CONCURRENCY={context['workers']}` (sync workers, access line "
         "on, `LOG_LEVEL` info, `APP_ENV` unset, rate limits on, no `REDIS_URL`)"
         + ("; a `.env` file was present and the service read it too" if context["dotenv"] else ""),
         f"- Ceiling: benchmarks/ceiling.py under the same `gunicorn.conf.py` and {context['workers']} sync workers, "
