@@ -32,13 +32,13 @@ COMMON_HEADERS = (
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
 )
-# What a page on an allowed origin may send: the bearer token of the accounts to come and the headers the API reads
+# What a page on an allowed origin may send: an account's bearer token and the headers the API reads
 # (a preflight naming any other is answered without it, so the browser refuses the request).
 CORS_ALLOW_HEADERS = [
     "Authorization", "Content-Type", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
     "X-Request-ID", "Idempotency-Key",
 ]
-# What its script may read of a response; RateLimit and RateLimit-Policy come with rate limiting.
+# What its script may read of a response, the rate-limit headers included.
 CORS_EXPOSE_HEADERS = [
     "Location", "ETag", "Last-Modified", "Link", "Retry-After", "X-Request-ID", "RateLimit", "RateLimit-Policy",
     "Idempotent-Replayed",
