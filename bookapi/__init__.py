@@ -13,16 +13,21 @@ def create_app(config_class=None):
     from bookapi import (
         access,
         accounts,
+        authors,
         books,
+        categories,
         commands,
         conflicts,
         docs,
         errors,
+        favorites,
         health,
         limits,
         logs,
         reads,
+        reviews,
         security,
+        stats,
         users,
     )
     from bookapi.accounts.cli import users_cli
@@ -45,10 +50,8 @@ def create_app(config_class=None):
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     security.init_app(app)
 
-    app.register_blueprint(health.bp)
-    app.register_blueprint(books.bp)
-    app.register_blueprint(accounts.bp)
-    app.register_blueprint(users.bp)
+    for resource in (health, books, authors, categories, reviews, favorites, stats, accounts, users):
+        app.register_blueprint(resource.bp)
     conflicts.init_app(app)
     errors.register_error_handlers(app)
     app.cli.add_command(commands.seed_command)

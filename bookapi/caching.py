@@ -46,7 +46,7 @@ def require_current(resource, schema):
     The representation is dumped and hashed only when there is an If-Match to compare it with.
     """
     if not request.if_match and current_app.config["REQUIRE_IF_MATCH"]:
-        abort(428, "Send If-Match with the book's current ETag.")
+        abort(428, "Send If-Match with the current ETag.")
     if precondition_fails(lambda: representation_tag(schema.dump(resource)), resource.updated_at):
         abort(412, CHANGED)
 

@@ -67,7 +67,8 @@ def app_context(app):
         yield
         db.session.rollback()
         db.session.execute(
-            text("TRUNCATE books, users, refresh_tokens, revoked_access_tokens, idempotency_keys RESTART IDENTITY")
+            text("TRUNCATE books, authors, categories, users, refresh_tokens, revoked_access_tokens, idempotency_keys, "
+                 "catalogue_stats RESTART IDENTITY CASCADE")
         )
         db.session.commit()
 

@@ -36,7 +36,7 @@ def test_seed_with_same_seed_adds_the_same_books(runner):
     runner.invoke(args=["seed", "--count", "30", "--seed", "11"])
     books = select(Book.isbn, Book.title, Book.author, Book.description).order_by(Book.isbn)
     first = db.session.execute(books).all()
-    db.session.execute(text("TRUNCATE books RESTART IDENTITY"))
+    db.session.execute(text("TRUNCATE books RESTART IDENTITY CASCADE"))
     db.session.commit()
 
     runner.invoke(args=["seed", "--count", "30", "--seed", "11"])

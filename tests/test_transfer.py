@@ -42,7 +42,7 @@ def all_books():
 
 
 def empty_catalogue():
-    db.session.execute(text("TRUNCATE books RESTART IDENTITY"))
+    db.session.execute(text("TRUNCATE books RESTART IDENTITY CASCADE"))
     db.session.commit()
 
 

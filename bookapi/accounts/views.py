@@ -10,11 +10,11 @@ from bookapi.accounts.schemas import (
     token_schema,
     user_schema,
 )
-from bookapi.books.schemas import message_schema
 from bookapi.extensions import db
 from bookapi.limits import rate_limited
 from bookapi.openapi import operation
 from bookapi.payloads import PATCH_TYPES, json_object
+from bookapi.resources import message_schema
 
 
 @bp.post("/register")

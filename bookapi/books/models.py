@@ -1,15 +1,21 @@
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Column,
     Computed,
     Date,
     DateTime,
     ForeignKey,
     Identity,
     Index,
+    Integer,
+    Numeric,
+    SmallInteger,
     String,
+    Table,
     Text,
     func,
     text,
@@ -28,6 +34,10 @@ SEARCH_DOCUMENT = (
     "setweight(to_tsvector('english', coalesce(description, '')), 'C')"
 )
 
+# As PostgreSQL writes it back, so that `flask db check` finds it unchanged.
+AVERAGE_RATING = ("CASE WHEN review_count > 0 THEN round(rating_total::numeric / review_count::numeric, 2) "
+                  "ELSE NULL::numeric END")
+
 
 class Book(db.Model):
     __tablename__ = "books"
@@ -44,6 +54,9 @@ class Book(db.Model):
         Index("ix_books_lower_author_id", text("lower(author)"), "id"),
         Index("ix_books_search_vector", "search_vector", postgresql_using="gin"),
         trigram_index("ix_books_title_trgm", "title"),
+        # Unrated books sort as 0, so that the rating is a key a cursor can hold (a null compares as nothing).
+        Index("ix_books_rating_id", text("coalesce(average_rating, 0)"), "id"),
+        Index("ix_books_review_count_id", "review_count", "id"),
     )
     __mapper_args__ = {"eager_defaults": True}
 
@@ -63,6 +76,10 @@ class Book(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.statement_timestamp(), onupdate=func.clock_timestamp()
     )
+    # Kept by a trigger on reviews (migration 0007) in the transaction of each review write; the average follows.
+    review_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    rating_total: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    average_rating: Mapped[Decimal | None] = mapped_column(Numeric(3, 2), Computed(AVERAGE_RATING, persisted=True))
     # The search document lives in the table for its index, but no book needs to load it.
     search_vector: Unmapped[str | None] = unmapped_column(TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True))
 
@@ -82,3 +99,22 @@ class SearchWord(db.Model):
     __table_args__ = (trigram_index("ix_search_words_word_trgm", "word"),)
 
     word: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+# A book's authors, first author first, and its categories. Deleting a book unlinks it; an author with books
+# cannot be deleted (the views say so first with a 409); deleting a category unlinks its books.
+book_authors = Table(
+    "book_authors",
+    db.metadata,
+    Column("book_id", BigInteger, ForeignKey("books.id", ondelete="CASCADE"), primary_key=True),
+    Column("author_id", BigInteger, ForeignKey("authors.id", ondelete="RESTRICT"), primary_key=True),
+    Column("position", SmallInteger, nullable=False),
+    Index("ix_book_authors_author_id_book_id", "author_id", "book_id"),
+)
+book_categories = Table(
+    "book_categories",
+    db.metadata,
+    Column("book_id", BigInteger, ForeignKey("books.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", BigInteger, ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_book_categories_category_id_book_id", "category_id", "book_id"),
+)

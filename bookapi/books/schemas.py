@@ -79,10 +79,6 @@ class IsbnArgsSchema(Schema):
     isbn = Isbn(required=True, metadata={"description": "ISBN-10 or ISBN-13, hyphens and spaces allowed."})
 
 
-class MessageSchema(RecordSchema):
-    message = fields.String()
-
-
 book_schema = BookSchema()
 book_update_schema = BookSchema(partial=True)
 book_list_args_schema = list_arguments(
@@ -92,4 +88,3 @@ book_page_schema = page_of(BookSchema)()
 bulk_args_schema = BulkArgsSchema()
 bulk_result_schema = BulkResultSchema()
 isbn_args_schema = IsbnArgsSchema()
-message_schema = MessageSchema()

@@ -13,14 +13,14 @@ from bookapi.books.schemas import (
     bulk_args_schema,
     bulk_result_schema,
     isbn_args_schema,
-    message_schema,
 )
-from bookapi.caching import conditional, entity_tag, require_current
+from bookapi.caching import conditional
 from bookapi.extensions import db
 from bookapi.idempotency import idempotent
 from bookapi.listing.responses import list_operation, list_response
 from bookapi.openapi import operation
 from bookapi.payloads import ACCEPT_PATCH, PATCH_TYPES, json_object
+from bookapi.resources import change, delete, message_schema, tagged
 
 
 @bp.after_request
@@ -48,7 +48,7 @@ def create_book():
     book = Book(**book_schema.load(json_object()), created_by=g.user.id)
     db.session.add(book)
     db.session.flush()  # for the id and the stamps; @idempotent commits
-    return tagged(book, 201, {"Location": url_for(".get_book", book_id=book.id)})
+    return tagged(book, book_schema, 201, {"Location": url_for(".get_book", book_id=book.id)})
 
 
 @bp.post("/bulk")
@@ -101,27 +101,8 @@ def patch_book(book_id):
 @operation(response=message_schema, preconditions=True)
 def delete_book(book_id):
     """Remove a book."""
-    book = get_book_or_404(book_id, for_update=True)
-    require_current(book, book_schema)
-    db.session.delete(book)
-    db.session.commit()
-    return message_schema.dump({"message": "Book deleted successfully"})
+    return delete(get_book_or_404(book_id, for_update=True), book_schema, "Book deleted successfully")
 
 
 def change_book(book_id, changes):
-    book = get_book_or_404(book_id, for_update=True)
-    require_current(book, book_schema)
-    for field, value in changes.items():
-        setattr(book, field, value)
-    db.session.commit()
-    return tagged(book)
-
-
-def tagged(book, status=200, headers=None):
-    """A book's representation with the validators a following conditional request will need."""
-    response = jsonify(book_schema.dump(book))
-    response.status_code = status
-    response.headers.extend(headers or {})
-    response.set_etag(entity_tag(response.get_data()))
-    response.last_modified = book.updated_at
-    return response
+    return change(get_book_or_404(book_id, for_update=True), changes, book_schema)

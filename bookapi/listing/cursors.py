@@ -7,11 +7,12 @@ import math
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 import orjson
 from flask import abort, current_app
-from sqlalchemy import REAL, BigInteger, Date, DateTime, Float, Integer, SmallInteger, String
+from sqlalchemy import REAL, BigInteger, Date, DateTime, Float, Integer, Numeric, SmallInteger, String
 
 # Keys derived for cursors sign nothing else, so no other signature made with SECRET_KEY can pass for a cursor.
 CURSOR_KEY_PERSON = b"bookapi.cursor"
@@ -56,7 +57,9 @@ def from_base64(text):
 
 
 def cursor_payload(direction, keys, values, fingerprint, correction):
-    position = [value.isoformat() if isinstance(value, (date, datetime)) else value for value in values]
+    # Decimals travel as their exact text.
+    position = [value.isoformat() if isinstance(value, (date, datetime)) else str(value) if isinstance(value, Decimal)
+                else value for value in values]
     return orjson.dumps(
         {"d": direction, "k": [key.name for key in keys], "v": position, "q": fingerprint, "c": correction}
     )
@@ -90,7 +93,15 @@ def widest_value(sql_type):
         return -type_limit(INTEGER_LIMITS, sql_type) - 1
     if isinstance(sql_type, Float):
         return -sys.float_info.min
+    if isinstance(sql_type, Numeric) and sql_type.precision is not None:
+        return -largest_decimal(sql_type)
     raise TypeError(f"no cursor encoding for {sql_type!r} (a string sort key needs a length)")
+
+
+def largest_decimal(sql_type):
+    """The largest value a ``numeric(precision, scale)`` column holds."""
+    scale = sql_type.scale or 0
+    return Decimal(10) ** (sql_type.precision - scale) - Decimal(1).scaleb(-scale)
 
 
 def type_limit(limits, sql_type):
@@ -110,7 +121,20 @@ def position_value(sql_type, value):
     if isinstance(sql_type, Float) and type(value) in (int, float) and math.isfinite(value):
         if abs(value) <= type_limit(FLOAT_LIMITS, sql_type):
             return value
+    if isinstance(sql_type, Numeric) and not isinstance(sql_type, Float) and isinstance(value, str):
+        return decimal_value(sql_type, value)
     raise ValueError(f"not a value of {sql_type!r}")
+
+
+def decimal_value(sql_type, text):
+    """``text`` as a Decimal if a column of ``sql_type`` holds it exactly; else ValueError."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("not a decimal") from None
+    if not value.is_finite() or abs(value) > largest_decimal(sql_type) or value != round(value, sql_type.scale or 0):
+        raise ValueError(f"not a value of {sql_type!r}")
+    return value
 
 
 def text_value(value, length=None):
