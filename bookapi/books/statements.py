@@ -10,6 +10,7 @@ from bookapi.listing.collection import Collection, Filter, contains
 BOOK_COLUMNS = [column for column in Book.__table__.c if column is not SEARCH_VECTOR]
 BOOK_BY_ID = select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id"))
 BOOK_BY_ISBN13 = select(*BOOK_COLUMNS).where(Book.isbn13 == bindparam("isbn13"))
+BOOKS_BY_IDS = select(*BOOK_COLUMNS).where(Book.id == func.any(bindparam("ids")))
 BOOK_LIST = Collection(
     table=Book.__table__,
     columns=BOOK_COLUMNS,
