@@ -52,12 +52,15 @@ def tagged(item, schema, status=200, headers=None):
     return response
 
 
-def change(item, changes, schema):
+def change(item, changes, schema, also=None):
     """Set ``changes`` on ``item`` (locked by ``get_or_404(..., for_update=True)``) if the client's If-Match
-    holds, commit, and answer with its new representation."""
+    holds, run ``also(item)`` (the resource's other writes, if any), commit, and answer with its new
+    representation."""
     require_current(item, schema)
     for field, value in changes.items():
         setattr(item, field, value)
+    if also is not None:
+        also(item)
     db.session.commit()
     return tagged(item, schema)
 

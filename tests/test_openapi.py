@@ -57,7 +57,7 @@ def test_openapi_documents_every_route(app, client):
 def test_openapi_request_schema_is_the_validating_schema(client):
     book = client.get("/openapi.json").get_json()["components"]["schemas"]["Book"]
 
-    assert book["required"] == ["author", "isbn", "published_date", "title"]
+    assert book["required"] == ["isbn", "published_date", "title"]
     assert book["properties"]["title"]["maxLength"] == 255
     assert book["properties"]["id"]["readOnly"] is True
 

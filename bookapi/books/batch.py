@@ -2,7 +2,9 @@
 from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import selectinload
 
+from bookapi.books.links import Known, links_of, store_links
 from bookapi.books.models import Book
 from bookapi.extensions import db
 from bookapi.isbn import to_isbn13
@@ -13,11 +15,16 @@ def rejection(status, detail, **extra):
 
 
 def screen(items):
-    """Per index, the rejection of each item that cannot be stored; and the rows for the others."""
-    rejected, rows, first_index = {}, {}, {}
+    """Per index, the rejection of each item that cannot be stored; and the rows and links for the others."""
+    rejected, rows, links, first_index = {}, {}, {}, {}
+    known = Known.of([item for item in items if not isinstance(item, ValidationError)])
     for index, item in enumerate(items):
         if isinstance(item, ValidationError):
             rejected[index] = rejection(422, "Invalid values.", errors=item.messages)
+            continue
+        links[index], unknown = links_of(item, known)
+        if unknown:
+            rejected[index] = rejection(404, unknown)
             continue
         isbn13 = to_isbn13(item["isbn"])
         if isbn13 in first_index:
@@ -28,7 +35,7 @@ def screen(items):
     stored = set(db.session.scalars(select(Book.isbn13).where(Book.isbn13.in_(first_index))))
     for index in [i for i, row in rows.items() if row["isbn13"] in stored]:
         rejected[index] = rejection(400, f"Book with ISBN {rows.pop(index)['isbn13']} already exists")
-    return rejected, rows
+    return rejected, rows, links
 
 
 def refuse_all(rejected):
@@ -38,7 +45,7 @@ def refuse_all(rejected):
 def create_many(items, atomic=True, created_by=None):
     """Store the valid books of ``items``, as added by ``created_by``; with ``atomic``, all of them or none (422
     naming each bad item). The caller commits."""
-    rejected, rows = screen(items)
+    rejected, rows, links = screen(items)
     if atomic and rejected:
         refuse_all(rejected)
     created = {}
@@ -56,8 +63,23 @@ def create_many(items, atomic=True, created_by=None):
     if atomic and rejected:
         db.session.rollback()
         refuse_all(rejected)
+    created = with_links(created, {created[row["isbn13"]].id: links[index] for index, row in rows.items()
+                                   if row["isbn13"] in created})
     results = [
         {"index": index, **(rejected.get(index) or {"status": 201, "book": created[rows[index]["isbn13"]]})}
         for index in range(len(items))
     ]
     return {"created": len(created), "rejected": len(rejected), "items": results}
+
+
+def with_links(created, links_by_book):
+    """Store the created books' links, and the books (by ISBN-13) again with their links loaded in two reads."""
+    store_links(links_by_book)
+    if not created:
+        return created
+    books = db.session.scalars(
+        select(Book).where(Book.id.in_([book.id for book in created.values()]))
+        .options(selectinload(Book.authors), selectinload(Book.categories))
+        .execution_options(populate_existing=True)
+    )
+    return {book.isbn13: book for book in books}

@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.orm import Mapped, Unmapped, mapped_column, unmapped_column, validates
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, relationship, unmapped_column, validates
 
 from bookapi.extensions import db
 from bookapi.isbn import to_isbn13
@@ -82,6 +82,15 @@ class Book(db.Model):
     average_rating: Mapped[Decimal | None] = mapped_column(Numeric(3, 2), Computed(AVERAGE_RATING, persisted=True))
     # The search document lives in the table for its index, but no book needs to load it.
     search_vector: Unmapped[str | None] = unmapped_column(TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True))
+
+    # Read-only views of the links, which books/links.py writes (their order and counts are its business): first
+    # author first, categories by name.
+    authors: Mapped[list["Author"]] = relationship(  # noqa: F821
+        secondary="book_authors", order_by="book_authors.c.position", viewonly=True
+    )
+    categories: Mapped[list["Category"]] = relationship(  # noqa: F821
+        secondary="book_categories", order_by="(Category.name, Category.id)", viewonly=True
+    )
 
     @validates("isbn")
     def keep_isbn13_in_step(self, key, isbn):

@@ -1,22 +1,63 @@
-"""The statements of book reads: the two lookups, and the books' list declared for the list machinery."""
-from sqlalchemy import bindparam, func, select
+"""The statements of book reads: a book's representation as one row (its links and ratings included, in the
+same round trip), the lookups, and the books' list declared for the list machinery."""
+from sqlalchemy import Numeric, bindparam, exists, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from bookapi.books.models import Book
-from bookapi.books.search import BOOK_SEARCH, SEARCH_VECTOR
+from bookapi.authors.models import Author
+from bookapi.books.models import Book, book_authors, book_categories
+from bookapi.books.search import BOOK_SEARCH
+from bookapi.categories.models import Category
 from bookapi.isbn import to_isbn13
 from bookapi.listing.collection import Collection, Filter, contains
 
+EMPTY_JSON_ARRAY = literal_column("'[]'::json")
+
+
+def references(model, links, key, book_id, *order):
+    """The linked ``model`` rows of the book ``book_id`` as a JSON array of ``{id, name}`` in ``order``: a
+    correlated subquery that reads the links' primary key index and the linked rows' primary key."""
+    reference = func.json_build_object(literal_column("'id'"), model.id, literal_column("'name'"), model.name)
+    return func.coalesce(
+        select(func.json_agg(aggregate_order_by(reference, *order)))
+        .select_from(links.join(model, model.id == links.c[key]))
+        .where(links.c.book_id == book_id)
+        .scalar_subquery(),
+        EMPTY_JSON_ARRAY,
+    )
+
+
+def book_links(book_id):
+    """The authors and categories of the book ``book_id``, as the columns of its representation."""
+    return [
+        references(Author, book_authors, "author_id", book_id, book_authors.c.position).label("authors"),
+        references(Category, book_categories, "category_id", book_id, Category.name, Category.id).label("categories"),
+    ]
+
+
 # Hot reads select these columns as plain rows; mapped objects are for writes.
-BOOK_COLUMNS = [column for column in Book.__table__.c if column is not SEARCH_VECTOR]
+BOOK_ROW = [column for column in Book.__table__.c if column.name not in ("search_vector", "rating_total")]
+BOOK_COLUMNS = [*BOOK_ROW, *book_links(Book.id)]
 BOOK_BY_ID = select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id"))
 BOOK_BY_ISBN13 = select(*BOOK_COLUMNS).where(Book.isbn13 == bindparam("isbn13"))
 BOOKS_BY_IDS = select(*BOOK_COLUMNS).where(Book.id == func.any(bindparam("ids")))
+# Unrated books sort (and are filtered) as 0, by the index on this expression: a null would compare as nothing.
+RATING = func.coalesce(Book.average_rating, literal_column("0"))
+
+
+def linked_to(links, key, value):
+    """The books linked through ``links`` to the row whose ``key`` is ``value``: the planner may read them from
+    the links' (key, book_id) index, or walk the books in the page's order and look up each one's link."""
+    return exists().where(links.c.book_id == Book.id, links.c[key] == value)
+
+
 BOOK_LIST = Collection(
     table=Book.__table__,
-    columns=BOOK_COLUMNS,
+    columns=BOOK_ROW,
+    details=book_links,
     sort_keys={
         "title": Book.title, "author": Book.author, "published_date": Book.published_date,
-        "created_at": Book.created_at, "id": Book.id,
+        "created_at": Book.created_at, "average_rating": RATING.label("rating_key"),
+        "review_count": Book.review_count, "id": Book.id,
     },
     filters={
         "author": Filter(func.lower(Book.author) == func.lower(bindparam("author"))),
@@ -24,6 +65,12 @@ BOOK_LIST = Collection(
         "isbn": Filter(Book.isbn13 == bindparam("isbn"), to_isbn13),
         "published_after": Filter(Book.published_date >= bindparam("published_after")),
         "published_before": Filter(Book.published_date <= bindparam("published_before")),
+        "author_id": Filter(linked_to(book_authors, "author_id", bindparam("author_id"))),
+        "category_id": Filter(linked_to(book_categories, "category_id", bindparam("category_id"))),
+        # The name is looked up first (its unique index), so the books are found as by category_id.
+        "category": Filter(linked_to(book_categories, "category_id", select(Category.id).where(
+            func.lower(Category.name) == func.lower(bindparam("category"))).scalar_subquery())),
+        "min_rating": Filter(RATING >= bindparam("min_rating", type_=Numeric(3, 2))),
     },
     search=BOOK_SEARCH,
     # The books' cursors were signed before collections had scopes: the empty one keeps those clients hold valid.

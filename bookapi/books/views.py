@@ -3,6 +3,7 @@ from flask import g, jsonify, request, url_for
 from bookapi.access import public, requires_role
 from bookapi.books import bp
 from bookapi.books.batch import create_many
+from bookapi.books.links import relink, store_links, take_links
 from bookapi.books.models import Book
 from bookapi.books.queries import book_by_isbn_or_404, book_row_or_404, find_books, get_book_or_404
 from bookapi.books.schemas import (
@@ -12,6 +13,7 @@ from bookapi.books.schemas import (
     book_update_schema,
     bulk_args_schema,
     bulk_result_schema,
+    category_ids_schema,
     isbn_args_schema,
 )
 from bookapi.caching import conditional
@@ -45,9 +47,12 @@ def list_books():
 @operation(body=book_schema, response=book_schema, status=201)
 def create_book():
     """Add a book; its ISBN must not be in the catalogue yet."""
-    book = Book(**book_schema.load(json_object()), created_by=g.user.id)
+    data = book_schema.load(json_object())
+    links = take_links(data)
+    book = Book(**data, created_by=g.user.id)
     db.session.add(book)
     db.session.flush()  # for the id and the stamps; @idempotent commits
+    store_links({book.id: links})
     return tagged(book, book_schema, 201, {"Location": url_for(".get_book", book_id=book.id)})
 
 
@@ -104,5 +109,15 @@ def delete_book(book_id):
     return delete(get_book_or_404(book_id, for_update=True), book_schema, "Book deleted successfully")
 
 
+@bp.put("/<int:book_id>/categories")
+@requires_role("editor")
+@operation(body=category_ids_schema, response=book_schema, preconditions=True)
+def set_book_categories(book_id):
+    """Replace the book's categories (`[]` clears them)."""
+    return change_book(book_id, category_ids_schema.load(json_object()))
+
+
 def change_book(book_id, changes):
-    return change(get_book_or_404(book_id, for_update=True), changes, book_schema)
+    book = get_book_or_404(book_id, for_update=True)
+    links = take_links(changes)
+    return change(book, changes, book_schema, lambda book: relink(book, links))

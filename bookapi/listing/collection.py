@@ -86,15 +86,18 @@ class Search:
 class Collection:
     """A list of ``table``'s rows: a page selects ``columns``; ``sort_keys`` (name: column) may order it, ending in
     ``tiebreak``, a unique one, which is also the order of a list with no sort; ``filters`` (argument: Filter) narrow
-    it, and a ``search`` ranks it. Counts count the tiebreak of the matching rows; the estimate of the whole table
-    is the planner's (pg_class). ``cursor_scope`` (up to 16 bytes; the table's name unless given) keeps one
-    collection's cursors from passing for another's."""
+    it, and a ``search`` ranks it. ``details(key)``, if given, gives the columns read per row of a page once it is
+    cut (correlated subqueries on the row's ``key``, its tiebreak), so that rows an offset skips never compute them.
+    Counts count the tiebreak of the matching rows; the estimate of the whole table is the planner's (pg_class).
+    ``cursor_scope`` (up to 16 bytes; the table's name unless given) keeps one collection's cursors from passing for
+    another's."""
 
     table: object
     columns: tuple
     sort_keys: dict
     filters: dict = field(default_factory=dict)
     search: Search | None = None
+    details: Callable | None = None
     tiebreak: str = "id"
     cursor_scope: bytes | None = None
 

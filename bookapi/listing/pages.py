@@ -149,4 +149,4 @@ def find_page(collection, args, count_cap):
 
 
 def position(row, keys):
-    return [row[key.name] for key in keys]
+    return [row[key.column] for key in keys]

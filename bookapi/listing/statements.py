@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from sqlalchemy import Integer, and_, bindparam, case, cast, func, or_, select, tuple_
+from sqlalchemy.sql.elements import Label
 
 # How many query shapes keep their statements (collection, conditions, sort, direction, counted or not).
 STATEMENT_SHAPES = 512
@@ -26,9 +27,17 @@ RANK = "rank"
 
 @dataclass(frozen=True)
 class SortKey:
+    """A key of a list's order. A key that is a labelled expression (not a column of the page) is selected under
+    its label too, and a page's cursors read their position from it."""
+
     name: str
     expression: object
     descending: bool
+
+    @property
+    def column(self):
+        """The name of the key's value in a page's rows."""
+        return self.expression.name if isinstance(self.expression, Label) else self.name
 
     def reversed(self):
         return SortKey(self.name, self.expression, not self.descending)
@@ -89,7 +98,8 @@ def page_statement(collection, conditions, sort, walk, counted):
     no count when that estimate is trusted)."""
     search = collection.search_of(conditions)
     keys = sort_keys(collection, sort, search)
-    columns = [*collection.columns, collection.search.ranks[search].label(RANK)] if search else collection.columns
+    columns = [*collection.columns, collection.search.ranks[search].label(RANK)] if search else [*collection.columns]
+    columns += [key.expression for key in keys if isinstance(key.expression, Label)]
     statement = select(*columns).where(*collection.conditions_of(conditions))
     if walk != "first":
         keys = keys if walk == "n" else tuple(key.reversed() for key in keys)
@@ -97,8 +107,14 @@ def page_statement(collection, conditions, sort, walk, counted):
     statement = statement.order_by(*(key.order_by() for key in keys)).limit(LIMIT)
     if walk == "first":
         statement = statement.offset(OFFSET)
-    if not counted:
-        return statement
+    if counted:
+        statement = with_count(statement, collection, conditions)
+    return with_details(statement, collection, keys)
+
+
+def with_count(statement, collection, conditions):
+    """``statement`` with the capped count of the rows (unfiltered: the table's estimate too, and no count when
+    that estimate is trusted)."""
     count = capped_count(matching_statement(collection, conditions))
     if conditions:
         return statement.add_columns(count.label("capped_total"))
@@ -106,3 +122,12 @@ def page_statement(collection, conditions, sort, walk, counted):
     return statement.add_columns(
         case((uncounted, None), else_=count).label("capped_total"), collection.estimate.label("table_estimate")
     )
+
+
+def with_details(statement, collection, keys):
+    """The page ``statement`` cuts, with the collection's details of each of its rows, in the page's order."""
+    if collection.details is None:
+        return statement
+    page = statement.subquery("page")
+    ordered = [page.c[key.column].desc() if key.descending else page.c[key.column].asc() for key in keys]
+    return select(page, *collection.details(page.c[collection.tiebreak])).order_by(*ordered)
