@@ -38,6 +38,7 @@ ROUTES = {
     ("PUT", "/api/v1/books/<int:book_id>"): "editor",
     ("PATCH", "/api/v1/books/<int:book_id>"): "editor",
     ("DELETE", "/api/v1/books/<int:book_id>"): "admin",
+    ("PUT", "/api/v1/books/<int:book_id>/categories"): "editor",
     ("GET", "/api/v1/users"): "admin",
     ("GET", "/api/v1/users/<int:user_id>"): "admin",
     ("PATCH", "/api/v1/users/<int:user_id>"): "admin",
