@@ -14,14 +14,15 @@ from bookapi.security import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS
 
 PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERRORS = {
-    400: "The request is malformed, a cursor is invalid, or the ISBN is already in the catalogue.",
+    400: "The request is malformed, a cursor is invalid, or the item would duplicate one already stored (`detail` "
+         "says which).",
     401: "No valid bearer token: `Not authenticated` without one, `Could not validate credentials` for a bad, "
          "expired or revoked one.",
     403: "Signed in, but without the role this operation needs (`detail` names it), or the account is inactive.",
     404: "No such resource.",
     409: "The change conflicts with data already stored, or lost to concurrent writes twice (a deadlock or a "
          "serialization failure); nothing was stored, and sending it again is safe.",
-    412: "If-Match names a version that is no longer current, or (without If-Match) the book changed at or after "
+    412: "If-Match names a version that is no longer current, or (without If-Match) the item changed at or after "
          "the If-Unmodified-Since date.",
     413: "The body is larger than the configured limit, whether sent with a Content-Length or chunked.",
     415: "The body's media type is not accepted here.",
@@ -38,7 +39,7 @@ IDEMPOTENT_ERRORS = {
     422: f"The values are invalid (`errors` names each field), or this {KEY_HEADER} was used for another request "
          "(another body or another operation).",
 }
-DESCRIPTION = """A catalogue of books: find, create, read, update and delete them.
+DESCRIPTION = """A catalogue of books with their authors and categories, reviews, favorites and figures.
 
 Browsers may call it from the origins its operator allows (CORS). Their requests may carry {allowed}; their scripts
 may read {exposed}. Every response carries `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`,
