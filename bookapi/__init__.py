@@ -51,7 +51,7 @@ def create_app(config_class=None):
     security.init_app(app)
 
     for resource in (health, books, authors, categories, reviews, favorites, stats, accounts, users):
-        app.register_blueprint(resource.bp)
+        resource.init_app(app)
     conflicts.init_app(app)
     errors.register_error_handlers(app)
     app.cli.add_command(commands.seed_command)

@@ -1,5 +1,6 @@
 """HTTP validators: ETags and Last-Modified on reads, preconditions on reads and writes (RFC 9110 §13.2.2)."""
 import hashlib
+from collections.abc import Mapping
 
 from flask import abort, current_app, request
 from werkzeug.http import http_date, quote_etag
@@ -39,6 +40,14 @@ def conditional(response, weak=False, last_modified=None):
     return response
 
 
+def last_modified_of(record):
+    """When a record's representation last changed: its ``last_modified`` where it embeds rows of other tables (see
+    linked_books.py), else its own ``updated_at``; a record is a mapping (a row read) or a mapped object."""
+    if isinstance(record, Mapping):
+        return record.get("last_modified") or record["updated_at"]
+    return record.updated_at
+
+
 def require_current(resource, schema):
     """412 when If-Match names another version of ``resource``, or, without If-Match, when it changed since
     If-Unmodified-Since; 428 when If-Match is required but absent.
@@ -47,7 +56,7 @@ def require_current(resource, schema):
     """
     if not request.if_match and current_app.config["REQUIRE_IF_MATCH"]:
         abort(428, "Send If-Match with the current ETag.")
-    if precondition_fails(lambda: representation_tag(schema.dump(resource)), resource.updated_at):
+    if precondition_fails(lambda: representation_tag(schema.dump(resource)), last_modified_of(resource)):
         abort(412, CHANGED)
 
 

@@ -60,3 +60,7 @@ def readiness():
         "status": "ready", "service": current_app.config["SERVICE_NAME"], "version": __version__,
         "checks": {"database": "ok", **limits.readiness()},
     })
+
+
+def init_app(app):
+    app.register_blueprint(bp)

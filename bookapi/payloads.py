@@ -46,3 +46,15 @@ def read_body():
     if len(body) > limit:
         raise RequestEntityTooLarge()
     return body
+
+
+def advertise_patch(blueprint, path_argument):
+    """Answer every request for an item of ``blueprint`` (its id the path's ``path_argument``) with the media types
+    its PATCH accepts (RFC 5789's Accept-Patch)."""
+
+    @blueprint.after_request
+    def accept_patch(response):
+        view_args = request.view_args
+        if view_args and path_argument in view_args:
+            response.headers["Accept-Patch"] = ACCEPT_PATCH
+        return response

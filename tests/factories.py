@@ -3,7 +3,9 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from bookapi.accounts.models import User
 from bookapi.accounts.passwords import hash_password
+from bookapi.authors.models import Author
 from bookapi.books.models import Book
+from bookapi.categories.models import Category
 from bookapi.extensions import db
 from bookapi.isbn import isbn13_check_digit
 
@@ -51,3 +53,34 @@ class UserFactory(SQLAlchemyModelFactory):
     password_hash = PASSWORD_HASH
     role = "user"
     display_name = factory.Faker("name")
+
+
+class AuthorFactory(SQLAlchemyModelFactory):
+    class Meta:
+        model = Author
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+    name = factory.Faker("name")
+    bio = factory.Faker("sentence")
+    birth_date = factory.Faker("date_object", end_datetime="-20y")
+    nationality = factory.Faker("country")
+
+
+class CategoryFactory(SQLAlchemyModelFactory):
+    class Meta:
+        model = Category
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+    description = factory.Faker("sentence")
+
+
+def link(links, key, item, books):
+    """Link ``books`` to ``item`` (an author or a category) through the link table ``links`` (its key ``key``)."""
+    rows = [{"book_id": book.id, key: item.id, **({"position": 0} if "position" in links.c else {})}
+            for book in books]
+    if rows:
+        db.session.execute(links.insert().values(rows))
+        db.session.commit()

@@ -6,7 +6,7 @@ from bookapi.access import ROLE_RANK, rule_of
 from bookapi.extensions import db
 from tests.accounts import own_app
 from tests.conftest import sign_in
-from tests.factories import PASSWORD, BookFactory, BookPayload, UserFactory
+from tests.factories import PASSWORD, AuthorFactory, BookFactory, BookPayload, CategoryFactory, UserFactory
 
 PUBLIC, SIGNED_IN = "public", "signed in"
 CALLERS = ["anonymous", *ROLE_RANK]
@@ -39,6 +39,18 @@ ROUTES = {
     ("PATCH", "/api/v1/books/<int:book_id>"): "editor",
     ("DELETE", "/api/v1/books/<int:book_id>"): "admin",
     ("PUT", "/api/v1/books/<int:book_id>/categories"): "editor",
+    ("GET", "/api/v1/authors"): PUBLIC,
+    ("GET", "/api/v1/authors/<int:author_id>"): PUBLIC,
+    ("POST", "/api/v1/authors"): "editor",
+    ("PUT", "/api/v1/authors/<int:author_id>"): "editor",
+    ("PATCH", "/api/v1/authors/<int:author_id>"): "editor",
+    ("DELETE", "/api/v1/authors/<int:author_id>"): "admin",
+    ("GET", "/api/v1/categories"): PUBLIC,
+    ("GET", "/api/v1/categories/<int:category_id>"): PUBLIC,
+    ("POST", "/api/v1/categories"): "editor",
+    ("PUT", "/api/v1/categories/<int:category_id>"): "editor",
+    ("PATCH", "/api/v1/categories/<int:category_id>"): "editor",
+    ("DELETE", "/api/v1/categories/<int:category_id>"): "admin",
     ("GET", "/api/v1/users"): "admin",
     ("GET", "/api/v1/users/<int:user_id>"): "admin",
     ("PATCH", "/api/v1/users/<int:user_id>"): "admin",
@@ -60,7 +72,7 @@ def expected_refusal(rule, caller):
 def snapshot():
     """Every stored row a request could change."""
     return [db.session.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all()
-            for table in ("users", "books", "refresh_tokens", "revoked_access_tokens")]
+            for table in ("users", "books", "refresh_tokens", "revoked_access_tokens", "authors", "categories")]
 
 
 def test_url_map_holds_exactly_the_routes_of_the_access_table(app):
@@ -80,9 +92,11 @@ def test_every_route_declares_an_access_rule(app):
 def test_route_answers_each_caller_as_its_rule_says(app, route, caller):
     method, rule = route
     book, target = BookFactory(), UserFactory(display_name="Target")
+    author, category = AuthorFactory(), CategoryFactory()
     client = app.test_client() if caller == "anonymous" else sign_in(app.test_client(), UserFactory(role=caller))
     path = (rule.replace("<int:book_id>", str(book.id)).replace("<int:user_id>", str(target.id))
-            .replace("<isbn>", book.isbn13).replace("<path:filename>", "missing.js"))
+            .replace("<isbn>", book.isbn13).replace("<path:filename>", "missing.js")
+            .replace("<int:author_id>", str(author.id)).replace("<int:category_id>", str(category.id)))
     before = snapshot()
 
     response = client.open(path, method=method, json={} if method != "GET" else None)
@@ -175,10 +189,15 @@ FORBIDDEN = {
     ("PATCH", "/api/v1/books/{book}"): ["id", "created_by", "isbn13", "created_at", "updated_at"],
     ("PATCH", "/api/v1/users/{user}"): ["role", "email", "password", "password_hash", "token_version", "id"],
     ("PATCH", "/api/v1/users/{user}/role"): ["is_active", "email", "token_version", "id"],
+    **{(method, path): ["id", "book_count", "created_at", "updated_at"]
+       for method, path in [("POST", "/api/v1/authors"), ("PUT", "/api/v1/authors/{author}"),
+                            ("PATCH", "/api/v1/authors/{author}"), ("POST", "/api/v1/categories"),
+                            ("PUT", "/api/v1/categories/{category}"), ("PATCH", "/api/v1/categories/{category}")]},
 }
 VALUES = {"role": "admin", "is_active": True, "id": 999, "token_version": 99, "password_hash": "x", "email": "a@b.co",
           "password": PASSWORD, "created_at": "2020-01-01T00:00:00+00:00", "updated_at": "2020-01-01T00:00:00+00:00",
-          "user_id": 1, "family_id": "00000000-0000-0000-0000-000000000000", "created_by": 1, "isbn13": "9780306406157"}
+          "user_id": 1, "family_id": "00000000-0000-0000-0000-000000000000", "created_by": 1, "isbn13": "9780306406157",
+          "book_count": 7}
 VALID_BODIES = {
     "/api/v1/auth/register": {"email": "new.reader@example.com", "password": "quiet lantern orchard 2041"},
     "/api/v1/auth/login": {"email": "nobody@example.com", "password": PASSWORD},
@@ -188,6 +207,10 @@ VALID_BODIES = {
     "/api/v1/books/{book}": {"title": "Changed"},
     "/api/v1/users/{user}": {"display_name": "Changed"},
     "/api/v1/users/{user}/role": {"role": "editor"},
+    "/api/v1/authors": {"name": "Octavia E. Butler"},
+    "/api/v1/authors/{author}": {"bio": "Changed"},
+    "/api/v1/categories": {"name": "Afrofuturism"},
+    "/api/v1/categories/{category}": {"description": "Changed"},
 }
 
 
@@ -196,10 +219,11 @@ VALID_BODIES = {
 def test_body_setting_a_protected_field_is_422_and_changes_nothing(client, route, field):
     method, path = route
     book, user = BookFactory(), UserFactory(email="target@example.com")
+    author, category = AuthorFactory(), CategoryFactory()
     before = snapshot()
 
-    response = client.open(path.format(book=book.id, user=user.id), method=method,
-                           json={**VALID_BODIES[path], field: VALUES[field]})
+    response = client.open(path.format(book=book.id, user=user.id, author=author.id, category=category.id),
+                           method=method, json={**VALID_BODIES[path], field: VALUES[field]})
 
     assert response.status_code == 422
     assert field in response.get_json()["errors"]

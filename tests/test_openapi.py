@@ -11,8 +11,10 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import delete, func, select, update
 
 from bookapi.accounts.models import RefreshToken, RevokedAccessToken, User
-from bookapi.books.models import Book, SearchWord
+from bookapi.authors.models import Author
+from bookapi.books.models import Book, SearchWord, book_authors, book_categories
 from bookapi.books.schemas import book_update_schema
+from bookapi.categories.models import Category
 from bookapi.extensions import db
 from bookapi.isbn import isbn10_check_digit, isbn13_check_digit
 from bookapi.openapi import PATH_PARAMETER
@@ -99,7 +101,8 @@ def api_schema(app, client):
 
 
 class FixedCatalogue:
-    """What every fuzzed case finds: three books, ids 1 to 3, their search words, and one admin who sends it.
+    """What every fuzzed case finds: three books, ids 1 to 3, their search words, an author of two of them and a
+    category of one (ids 1), and one admin who sends it.
 
     So a case's answer depends on the case alone, whatever ran before it, and a run with a fixed seed is
     repeatable. Restoring takes a few statements and a commit, so it is done only after a case whose method can
@@ -117,6 +120,8 @@ class FixedCatalogue:
             db.session.rollback()
             db.session.execute(delete(Book))
             db.session.execute(delete(SearchWord))
+            db.session.execute(delete(Author))
+            db.session.execute(delete(Category))
             # Fuzzed account changes (a registration, a role, a deactivation) are undone too.
             db.session.execute(delete(RefreshToken))
             db.session.execute(delete(RevokedAccessToken))
@@ -125,8 +130,14 @@ class FixedCatalogue:
                 role="admin", is_active=True, token_version=0, email=ADMIN_EMAIL, display_name=None,
                 password_hash=PASSWORD_HASH))
             db.session.execute(select(func.setval(func.pg_get_serial_sequence("users", "id"), self.admin.id)))
-            db.session.execute(select(func.setval(func.pg_get_serial_sequence("books", "id"), 1, False)))
+            for table in ("books", "authors", "categories"):
+                db.session.execute(select(func.setval(func.pg_get_serial_sequence(table, "id"), 1, False)))
             db.session.add_all([Book(**book) for book in FUZZED_CATALOGUE])
+            db.session.add_all([Author(name="Frank Herbert"), Category(name="Science fiction")])
+            db.session.flush()
+            db.session.execute(book_authors.insert().values([{"book_id": 1, "author_id": 1, "position": 0},
+                                                             {"book_id": 3, "author_id": 1, "position": 0}]))
+            db.session.execute(book_categories.insert().values(book_id=1, category_id=1))
             db.session.commit()
         # Noted before the case runs, since a failing case raises.
         self.changed = case.method.upper() in self.WRITE_METHODS

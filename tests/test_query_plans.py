@@ -1,4 +1,5 @@
-"""Every list, filter, sort and search path is bounded by an index on tables of 100,000 books and 100,000 accounts:
+"""Every list, filter, sort and search path is bounded by an index on tables of 100,000 books, 100,000 accounts,
+100,000 authors and 100,000 categories:
 no sequential scan, and no scan that walks a large part of a table or an index (the plans are run, and their scans'
 rows counted).
 
@@ -9,8 +10,12 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bookapi import reads
+from bookapi.authors.schemas import author_list_args_schema
+from bookapi.authors.statements import AUTHOR_LIST
 from bookapi.books.schemas import book_list_args_schema
 from bookapi.books.statements import BOOK_LIST
+from bookapi.categories.schemas import category_list_args_schema
+from bookapi.categories.statements import CATEGORY_LIST
 from bookapi.extensions import db
 from bookapi.listing.pages import list_query
 from bookapi.users.queries import USER_LIST
@@ -57,32 +62,38 @@ FROM generate_series(1, {ROWS}) AS g,
      {WORDS}
 """
 
-# Authors as the issue spreads them: one with 2,000 of the books (one in 50), the others with about five each;
-# categories the same way: one holding half the books, and each book in one of nineteen others too.
-AUTHORS = 20_000
+# Names of two or three words; one author in five with no known birth date; book counts of up to 50.
 FILL_AUTHORS = f"""
-INSERT INTO plan_check.authors (id, name, birth_date, book_count)
-SELECT a, initcap(w[1 + a % n] || ' ' || w[1 + (a / n) % n]), date '1900-01-01' + (a * 53 % 30000), 0
-FROM generate_series(1, {AUTHORS}) AS a, {WORDS}
+INSERT INTO plan_check.authors (name, birth_date, book_count, created_at)
+SELECT initcap(w[1 + g % n] || ' ' || CASE WHEN g % 3 = 0 THEN w[1 + (g * 7) % 61] || ' ' ELSE '' END
+               || w[1 + (g / n) % n] || 'son'),
+       CASE WHEN g % 5 = 2 THEN NULL ELSE date '1800-01-01' + (g * 37 % 70000) END,
+       g * 13 % 51,
+       timestamptz '2020-01-01' + (g * 7919 % {ROWS}) * interval '1 minute'
+FROM generate_series(1, {ROWS}) AS g,
+     {WORDS}
 """
+# Names unique ignoring case, as the unique index asks: two words and a number.
+FILL_CATEGORIES = f"""
+INSERT INTO plan_check.categories (name, book_count, created_at)
+SELECT initcap(w[1 + g % n] || ' ' || w[1 + (g / n) % n]) || ' ' || g, g * 17 % 101,
+       timestamptz '2020-01-01' + (g * 7919 % {ROWS}) * interval '1 minute'
+FROM generate_series(1, {ROWS}) AS g,
+     {WORDS}
+"""
+# Books linked as the issue spreads them: author 1 has 2,000 of them (one in 50), 19,999 others about five each;
+# category 1 holds half the books, and each book is in one of nineteen others too.
+LINKED_AUTHORS = 20_000
 FILL_BOOK_AUTHORS = f"""
 INSERT INTO plan_check.book_authors (book_id, author_id, position)
-SELECT g, CASE WHEN g % 50 = 0 THEN 1 ELSE 2 + g % ({AUTHORS} - 1) END, 0 FROM generate_series(1, {ROWS}) AS g
+SELECT g, CASE WHEN g % 50 = 0 THEN 1 ELSE 2 + g % ({LINKED_AUTHORS} - 1) END, 0 FROM generate_series(1, {ROWS}) AS g
 """
-FILL_CATEGORIES = "INSERT INTO plan_check.categories (id, name, book_count) SELECT c, 'Genre ' || c, 0 " \
-                  "FROM generate_series(1, 20) AS c"
 FILL_BOOK_CATEGORIES = f"""
 INSERT INTO plan_check.book_categories (book_id, category_id)
 SELECT g, 1 FROM generate_series(2, {ROWS}, 2) AS g
 UNION ALL SELECT g, 2 + g % 19 FROM generate_series(1, {ROWS}) AS g
 """
-COUNT_LINKS = [
-    "UPDATE plan_check.authors SET book_count = c FROM (SELECT author_id, count(*) AS c FROM plan_check.book_authors "
-    "GROUP BY author_id) AS counted WHERE id = author_id",
-    "UPDATE plan_check.categories SET book_count = c FROM (SELECT category_id, count(*) AS c "
-    "FROM plan_check.book_categories GROUP BY category_id) AS counted WHERE id = category_id",
-]
-PLAN_TABLES = ("books", "search_words", "users", "authors", "categories", "book_authors", "book_categories")
+PLANNED_TABLES = ("books", "search_words", "users", "authors", "categories", "book_authors", "book_categories")
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +102,13 @@ def plan_schema(app):
         for statement in (
             "SET LOCAL statement_timeout = 0",
             "DROP SCHEMA IF EXISTS plan_check CASCADE", "CREATE SCHEMA plan_check",
-            *(f"CREATE TABLE plan_check.{table} (LIKE public.{table} INCLUDING ALL)" for table in PLAN_TABLES),
+            *(f"CREATE TABLE plan_check.{table} (LIKE public.{table} INCLUDING ALL)" for table in PLANNED_TABLES),
             FILL_BOOKS,
             FILL_USERS,
             FILL_AUTHORS,
-            FILL_BOOK_AUTHORS,
             FILL_CATEGORIES,
+            FILL_BOOK_AUTHORS,
             FILL_BOOK_CATEGORIES,
-            *COUNT_LINKS,
             "INSERT INTO plan_check.search_words SELECT DISTINCT lexeme FROM plan_check.books, "
             "unnest(to_tsvector('simple', title || ' ' || author))",
         ):
@@ -107,7 +117,7 @@ def plan_schema(app):
         # VACUUM moves the rows out of the GIN pending lists, as autovacuum would, and ANALYZE gives the planner
         # the statistics of a table in service.
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            for table in PLAN_TABLES:
+            for table in PLANNED_TABLES:
                 connection.execute(text(f"VACUUM ANALYZE plan_check.{table}"))
     yield
     with app.app_context():
@@ -158,7 +168,8 @@ def assert_indexed(statement, parameters):
     assert all(visited < FULL_WALK for *_, visited in scans), scans
 
 
-LISTS = {"books": (BOOK_LIST, book_list_args_schema), "users": (USER_LIST, user_list_args_schema)}
+LISTS = {"books": (BOOK_LIST, book_list_args_schema), "users": (USER_LIST, user_list_args_schema),
+         "authors": (AUTHOR_LIST, author_list_args_schema), "categories": (CATEGORY_LIST, category_list_args_schema)}
 BOOK_PATHS = [
     "", "page=40&size=25", "sort=title", "sort=-title", "sort=author", "sort=-published_date", "sort=created_at",
     "sort=-id", "sort=author,-published_date", "sort=-title,published_date", "author=Banner Breezeson",
@@ -179,7 +190,15 @@ USER_PATHS = [
     "role=user&is_active=true&sort=-email", "q=glacier", "q=amber.anchor&sort=email",
     "q=river&role=editor&sort=-created_at",
 ]
-PATHS = [("books", path) for path in BOOK_PATHS] + [("users", path) for path in USER_PATHS]
+AUTHOR_PATHS = [
+    "", "sort=name", "sort=-name", "sort=birth_date", "sort=-birth_date", "sort=book_count", "sort=-book_count",
+    "sort=created_at", "sort=-created_at", "q=glacier", "q=glacer", "q=amber anchorson", "q=raven&sort=name",
+    "q=thistle&sort=-birth_date",
+]
+CATEGORY_PATHS = ["", "sort=name", "sort=-name", "sort=book_count", "sort=-book_count", "sort=created_at",
+                  "q=glacier", "q=glacer", "q=harbor&sort=-book_count"]
+PATHS = ([("books", path) for path in BOOK_PATHS] + [("users", path) for path in USER_PATHS]
+         + [("authors", path) for path in AUTHOR_PATHS] + [("categories", path) for path in CATEGORY_PATHS])
 FILTERED = [(name, path) for name, path in PATHS if "=" in path and not path.startswith(("sort", "page"))]
 # Shapes whose plans still walk too far, known and not yet mended (see the note on issue 9): strict, so that one
 # that gets mended fails here until it leaves this list.
@@ -239,7 +258,7 @@ def test_cursor_page_uses_an_index(on_plan_schema, name, query):
     # From the ends and the middle, either way: a page must not walk from an end to find its place.
     for row in positions:
         for direction in ("n", "p"):
-            assert_indexed(*rows.rows_from(direction, [row[key.name] for key in rows.keys], 20))
+            assert_indexed(*rows.rows_from(direction, [row[key.label] for key in rows.keys], 20))
 
 
 @pytest.mark.parametrize("name, query", with_known_gaps("count", FILTERED))

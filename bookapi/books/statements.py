@@ -56,7 +56,7 @@ BOOK_LIST = Collection(
     details=book_links,
     sort_keys={
         "title": Book.title, "author": Book.author, "published_date": Book.published_date,
-        "created_at": Book.created_at, "average_rating": RATING.label("rating_key"),
+        "created_at": Book.created_at, "average_rating": RATING,
         "review_count": Book.review_count, "id": Book.id,
     },
     filters={

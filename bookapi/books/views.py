@@ -120,4 +120,4 @@ def set_book_categories(book_id):
 def change_book(book_id, changes):
     book = get_book_or_404(book_id, for_update=True)
     links = take_links(changes)
-    return change(book, changes, book_schema, lambda book: relink(book, links))
+    return change(book, changes, book_schema, also=lambda book: relink(book, links))

@@ -24,7 +24,8 @@ class Category(db.Model):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
-    # Kept by a trigger on book_categories (migration 0007), in the transaction that links or unlinks a book.
+    # Kept by a trigger on book_categories (migrations 0007, 0008), in the transaction that links or unlinks a
+    # book, which also sets updated_at.
     book_count: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.statement_timestamp())
     updated_at: Mapped[datetime] = mapped_column(

@@ -30,6 +30,14 @@ def part_of(index, max_length, description):
     })
 
 
+def name_like(max_length):
+    """An argument for a search of names by a part like it (see ``collection.resembling``)."""
+    return Text(validate=validate.Length(min=1, max=max_length), metadata={
+        "description": "Names with a part like this, tolerant of typos (trigram word similarity); ranked by that "
+                       "similarity unless `sort` is given.",
+    })
+
+
 class ListArgsSchema(Schema):
     """What every list takes: a collection's schema adds its filters (``list_arguments`` then adds its cursor
     limit, sort keys and fields)."""

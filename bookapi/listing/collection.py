@@ -9,12 +9,12 @@
 
 A filter's condition compares a column with a bound parameter named as the filter's argument, so a statement is
 built once per combination of filters and its values travel as parameters. A search that ranks its rows, and may
-correct what it was given, plugs in as a ``Search``.
+correct what it was given, plugs in as a ``Search`` (``resembling`` makes one of a name column, typo-tolerant).
 """
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Index, bindparam, select, text
+from sqlalchemy import REAL, Index, bindparam, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from bookapi.listing.cursors import longest_cursor
@@ -57,29 +57,48 @@ def contains(column, name):
 class Search:
     """A ranked search under the argument ``argument``, bound as the parameter of that name.
 
-    ``correct(value)`` may find a correction of a first page's search (or None); it is bound as
+    ``correct(value)``, when given, may find a correction of a first page's search (or None); it is bound as
     ``corrected_<argument>`` and carried in the page's cursors, so that later pages keep it. ``conditions`` and
     ``ranks`` hold the search's condition and rank as ``<argument>``, and with a correction as
     ``<argument>_corrected``. The rows are in rank order unless the request sorts them. ``refuse(variant,
-    parameters)`` runs when a search finds nothing, to raise a ValidationError for one its index cannot bound.
-    ``max_correction_length`` bounds the corrections, which cursors are sized for.
+    parameters)``, when given, runs when a search finds nothing, to raise a ValidationError for one its index cannot
+    bound. ``max_correction_length`` bounds the corrections, which cursors are sized for.
     """
 
     argument: str
     conditions: dict
     ranks: dict
-    correct: Callable
-    refuse: Callable
-    max_correction_length: int
+    correct: Callable | None = None
+    refuse: Callable | None = None
+    max_correction_length: int | None = None
 
     def __post_init__(self):
         self.correction_parameter = f"corrected_{self.argument}"
-        self.variants = (self.argument, f"{self.argument}_corrected")
+        self.variants = (self.argument, f"{self.argument}_corrected") if self.correct else (self.argument,)
         if set(self.conditions) != set(self.variants) or set(self.ranks) != set(self.variants):
             raise ValueError(f"a search declares a condition and a rank for each of {self.variants}")
 
+    def correction(self, value, cursor=None):
+        """The correction of a search for ``value``: the one a cursor's first page was made with, else a new one."""
+        if not self.correct:
+            return None
+        return (cursor.correction if cursor else self.correct(value)) or None
+
     def variant(self, correction):
         return self.variants[1] if correction else self.variants[0]
+
+
+def resembling(column, argument):
+    """A typo-tolerant search of ``column`` for the argument ``argument``: the rows with a part like it, by pg_trgm's
+    word similarity (``%>``, over ``pg_trgm.word_similarity_threshold``), which a trigram index on the column
+    bounds; ranked by it plus the similarity of the whole text, so that "Banks" comes before "Banks Jr." for
+    `banks`."""
+    value = bindparam(argument, type_=column.type)
+    return Search(
+        argument=argument,
+        conditions={argument: column.op("%>")(value)},
+        ranks={argument: func.word_similarity(value, column, type_=REAL) + func.similarity(value, column, type_=REAL)},
+    )
 
 
 @dataclass(eq=False)
@@ -130,4 +149,5 @@ class Collection:
         keys = sort_keys(self, tuple(self.sort_keys))
         if self.search is None:
             return longest_cursor(keys)
-        return longest_cursor((*keys, *sort_keys(self, (), self.search.variants[0])), self.search.max_correction_length)
+        correction_length = self.search.max_correction_length if self.search.correct else None
+        return longest_cursor((*keys, *sort_keys(self, (), self.search.variants[0])), correction_length)

@@ -79,7 +79,7 @@ class ListQuery:
     def refuse_unbounded_search(self):
         """422, saying why, for a search its index cannot bound (the search's own test)."""
         search = self.search
-        if search is not None:
+        if search is not None and self.collection.search.refuse is not None:
             self.collection.search.refuse(search, self.parameters)
 
     def count(self, cap, exact=False):
@@ -101,7 +101,7 @@ def list_query(collection, args, cursor=None):
     conditions, parameters, correction = [], {}, None
     search = collection.search
     if search is not None and search.argument in args:
-        correction = (cursor.correction if cursor else search.correct(args[search.argument])) or None
+        correction = search.correction(args[search.argument], cursor)
         conditions.append(search.variant(correction))
         parameters[search.argument] = args[search.argument]
         if correction:
@@ -149,4 +149,4 @@ def find_page(collection, args, count_cap):
 
 
 def position(row, keys):
-    return [row[key.column] for key in keys]
+    return [row[key.label] for key in keys]

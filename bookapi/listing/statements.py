@@ -7,8 +7,7 @@ cache-keyed once per process, and SQLAlchemy finds its compiled SQL in its cache
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import Integer, and_, bindparam, case, cast, func, or_, select, tuple_
-from sqlalchemy.sql.elements import Label
+from sqlalchemy import Column, Integer, and_, bindparam, case, cast, func, or_, select, tuple_
 
 # How many query shapes keep their statements (collection, conditions, sort, direction, counted or not).
 STATEMENT_SHAPES = 512
@@ -27,23 +26,26 @@ RANK = "rank"
 
 @dataclass(frozen=True)
 class SortKey:
-    """A key of a list's order. A key that is a labelled expression (not a column of the page) is selected under
-    its label too, and a page's cursors read their position from it."""
+    """A key of a list's order. ``label`` names its value in a page's rows, for cursors: the key's name when the key
+    is the column of that name, else ``sort_<name>``, selected for it (as for a nullable column sorted through a
+    stand-in for null, whose field keeps its null)."""
 
     name: str
     expression: object
     descending: bool
-
-    @property
-    def column(self):
-        """The name of the key's value in a page's rows."""
-        return self.expression.name if isinstance(self.expression, Label) else self.name
+    label: str
 
     def reversed(self):
-        return SortKey(self.name, self.expression, not self.descending)
+        return SortKey(self.name, self.expression, not self.descending, self.label)
 
     def order_by(self):
         return self.expression.desc() if self.descending else self.expression.asc()
+
+
+def value_label(name, expression):
+    """The ``label`` of the sort key ``name`` on ``expression`` (see SortKey)."""
+    column = getattr(expression, "expression", expression)
+    return name if isinstance(column, Column) and column.name == name else f"sort_{name}"
 
 
 def rows_after(keys):
@@ -71,13 +73,17 @@ def position_parameters(values):
 @lru_cache(maxsize=STATEMENT_SHAPES)
 def sort_keys(collection, sort, search=None):
     """The requested order (relevance when searching, else the tiebreak), ending in the unique tiebreak."""
-    keys = [SortKey(name.lstrip("-"), collection.sort_keys[name.lstrip("-")], name.startswith("-")) for name in sort]
+    keys = [sort_key(collection, name.lstrip("-"), name.startswith("-")) for name in sort]
     if not keys and search is not None:
-        keys = [SortKey(RANK, collection.search.ranks[search], True)]
+        keys = [SortKey(RANK, collection.search.ranks[search], True, RANK)]
     if not any(key.name == collection.tiebreak for key in keys):
-        tiebreak = collection.sort_keys[collection.tiebreak]
-        keys.append(SortKey(collection.tiebreak, tiebreak, keys[-1].descending if keys else False))
+        keys.append(sort_key(collection, collection.tiebreak, keys[-1].descending if keys else False))
     return tuple(keys)
+
+
+def sort_key(collection, name, descending):
+    expression = collection.sort_keys[name]
+    return SortKey(name, expression, descending, value_label(name, expression))
 
 
 def capped_count(matching):
@@ -99,7 +105,7 @@ def page_statement(collection, conditions, sort, walk, counted):
     search = collection.search_of(conditions)
     keys = sort_keys(collection, sort, search)
     columns = [*collection.columns, collection.search.ranks[search].label(RANK)] if search else [*collection.columns]
-    columns += [key.expression for key in keys if isinstance(key.expression, Label)]
+    columns += [key.expression.label(key.label) for key in keys if key.label != key.name]
     statement = select(*columns).where(*collection.conditions_of(conditions))
     if walk != "first":
         keys = keys if walk == "n" else tuple(key.reversed() for key in keys)
@@ -129,5 +135,5 @@ def with_details(statement, collection, keys):
     if collection.details is None:
         return statement
     page = statement.subquery("page")
-    ordered = [page.c[key.column].desc() if key.descending else page.c[key.column].asc() for key in keys]
+    ordered = [page.c[key.label].desc() if key.descending else page.c[key.label].asc() for key in keys]
     return select(page, *collection.details(page.c[collection.tiebreak])).order_by(*ordered)
