@@ -4,7 +4,7 @@ from flask import abort, jsonify
 from marshmallow import fields
 
 from bookapi import reads
-from bookapi.caching import entity_tag, require_current
+from bookapi.caching import conditional, entity_tag, require_current
 from bookapi.extensions import db
 from bookapi.records import RecordSchema
 
@@ -50,6 +50,12 @@ def tagged(item, schema, status=200, headers=None):
     response.set_etag(entity_tag(response.get_data()))
     response.last_modified = item.updated_at
     return response
+
+
+def representation(row, schema):
+    """A read of one item: ``row`` (as ``row_or_404`` finds it) dumped with ``schema``, with its strong ETag and
+    Last-Modified, the client's preconditions answered."""
+    return conditional(jsonify(schema.dump(row)), last_modified=row["updated_at"])
 
 
 def change(item, changes, schema):
