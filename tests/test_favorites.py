@@ -177,15 +177,14 @@ def test_list_favorites_of_a_reader_without_any_returns_an_empty_page(app, favor
     assert (response.get_json()["items"], response.get_json()["total"]) == ([], 0)
 
 
-@pytest.mark.parametrize("sort, order", [("created_at", (2, 0, 3, 1)), ("-created_at", (1, 3, 0, 2)),
-                                         ("id", (0, 1, 2, 3)), ("-id", (3, 2, 1, 0))])
+@pytest.mark.parametrize("sort, order", [("created_at", (2, 0, 3, 1)), ("-created_at", (1, 3, 0, 2))])
 def test_list_favorites_sorts_them(reader_client, favorites, sort, order):
     response = reader_client.get(f"{FAVORITES}?sort={sort}")
 
     assert book_ids(response) == [favorites[i].book_id for i in order]
 
 
-@pytest.mark.parametrize("query", ["", "sort=created_at", "sort=-id"])
+@pytest.mark.parametrize("query", ["", "sort=created_at", "sort=-created_at"])
 def test_list_favorites_cursor_walk_visits_every_favorite_once_in_order(reader_client, reader, favorites, query):
     FavoriteFactory.create_batch(3, user_id=reader.id)
     expected = book_ids(reader_client.get(f"{FAVORITES}?{query}&size=100"))
@@ -242,8 +241,8 @@ def test_openapi_documents_the_default_order_of_favorites(client):
     assert sort["schema"]["default"] == "-created_at"
 
 
-@pytest.mark.parametrize("query", ["sort=title", "sort=book_id", "fields=user_id", "fields=email", "user_id=1",
-                                   "size=0", "page=1&cursor=abc"])
+@pytest.mark.parametrize("query", ["sort=title", "sort=book_id", "sort=-id", "fields=user_id", "fields=email",
+                                   "user_id=1", "size=0", "page=1&cursor=abc"])
 def test_list_favorites_with_an_invalid_argument_returns_422(reader_client, favorites, query):
     response = reader_client.get(f"{FAVORITES}?{query}")
 

@@ -260,7 +260,7 @@ def test_list_book_reviews_sorts_them(anonymous, book, reviews, sort, order):
     assert (response.status_code, ids(response)) == (200, [reviews[i].id for i in order])
 
 
-@pytest.mark.parametrize("query", ["", "sort=rating", "sort=-rating", "sort=created_at", "sort=-id"])
+@pytest.mark.parametrize("query", ["", "sort=rating", "sort=-rating", "sort=created_at"])
 def test_list_book_reviews_cursor_walk_visits_every_review_once_in_order(anonymous, book, reviews, query):
     ReviewFactory.create_batch(4, book_id=book.id, rating=5)
     url = f"{book_reviews(book.id)}?{query}"
@@ -339,7 +339,7 @@ def test_list_reviews_of_a_missing_book_returns_404(anonymous, book_id):
     assert response.get_json()["detail"] == f"Book with id {book_id} not found"
 
 
-@pytest.mark.parametrize("query", ["sort=title", "sort=comment", "sort=rating,rating", "fields=email",
+@pytest.mark.parametrize("query", ["sort=title", "sort=comment", "sort=id", "sort=rating,rating", "fields=email",
                                    "fields=id,user_email", "book_id=3", "user_id=1", "size=101", "page=0",
                                    "page=1&cursor=abc"])
 def test_list_book_reviews_with_an_invalid_argument_returns_422(anonymous, book, reviews, query):

@@ -26,6 +26,8 @@ USER_FAVORITES = Collection(
     sort_keys={"created_at": Favorite.created_at, "id": Favorite.id},
     filters={"user_id": Filter(Favorite.user_id == bindparam("user_id"))},
     default_sort=("-created_at",),
+    # No index orders a reader's favorites by id alone: it breaks ties.
+    sortable=("created_at",),
 )
 
 

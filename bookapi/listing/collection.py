@@ -85,9 +85,11 @@ class Search:
 @dataclass(eq=False)
 class Collection:
     """A list of ``table``'s rows: a page selects ``columns``; ``sort_keys`` (name: column) may order it, ending in
-    ``tiebreak``, a unique one; ``default_sort`` (``-name`` for descending) is the order of a list that names no
-    sort, the tiebreak ascending unless given; ``filters`` (argument: Filter) narrow it, and a ``search`` ranks it
-    (in rank order when unsorted, so it declares no default sort). Counts count the tiebreak of the matching rows;
+    ``tiebreak``, a unique one; ``sortable`` are the keys a request may sort by (all of them unless given: where
+    no index orders the filtered rows by the tiebreak, it only breaks ties); ``default_sort`` (``-name`` for
+    descending) is the order of a list that names no sort, the tiebreak ascending unless given; ``filters``
+    (argument: Filter) narrow it, and a ``search`` ranks it (in rank order when unsorted, so it declares no default
+    sort). Counts count the tiebreak of the matching rows;
     the estimate of the whole table is the planner's (pg_class). ``cursor_scope`` (up to 16 bytes; the table's name
     unless given) keeps one collection's cursors from passing for another's."""
 
@@ -99,6 +101,7 @@ class Collection:
     tiebreak: str = "id"
     cursor_scope: bytes | None = None
     default_sort: tuple = ()
+    sortable: tuple | None = None
 
     def __post_init__(self):
         self.columns = tuple(self.columns)
@@ -110,8 +113,9 @@ class Collection:
         if set(variants) & set(self.filters):
             raise ValueError("a filter and the search cannot share an argument")
         self.default_sort = tuple(self.default_sort)
-        if not {key.lstrip("-") for key in self.default_sort} <= set(self.sort_keys):
-            raise ValueError("a default sort orders by the collection's sort keys")
+        self.sortable = tuple(self.sort_keys if self.sortable is None else self.sortable)
+        if not {key.lstrip("-") for key in self.default_sort} | set(self.sortable) <= set(self.sort_keys):
+            raise ValueError("a default sort and the sortable keys are among the collection's sort keys")
         if self.default_sort and self.search:
             raise ValueError("a collection with a search ranks an unsorted list, so it declares no default sort")
         self.conditions = {**variants, **{name: filter_.condition for name, filter_ in self.filters.items()}}

@@ -24,6 +24,8 @@ BOOK_REVIEWS = Collection(
     sort_keys={"created_at": Review.created_at, "rating": Review.rating, "id": Review.id},
     filters={"book_id": Filter(Review.book_id == bindparam("book_id"))},
     default_sort=("-created_at",),
+    # No index orders a book's reviews by id alone: it breaks ties.
+    sortable=("created_at", "rating"),
 )
 
 
