@@ -1,5 +1,6 @@
-"""Every list, filter, sort and search path is bounded by an index on tables of 100,000 books and 100,000 accounts:
-no sequential scan, and no scan that walks a large part of a table or an index (the plans are run, and their scans'
+"""Every list, filter, sort and search path is bounded by an index on tables of 100,000 books, 100,000 accounts,
+and 100,000 reviews and favorites (most a few per book or reader, a large share one book's or one reader's): no
+sequential scan, and no scan that walks a large part of a table or an index (the plans are run, and their scans'
 rows counted).
 
 The rows live in a schema of their own, copies of the real tables with all their indexes, so the rest of the
@@ -12,7 +13,11 @@ from bookapi import reads
 from bookapi.books.schemas import book_list_args_schema
 from bookapi.books.statements import BOOK_LIST
 from bookapi.extensions import db
+from bookapi.favorites.queries import USER_FAVORITES
+from bookapi.favorites.schemas import favorite_list_args_schema
 from bookapi.listing.pages import list_query
+from bookapi.reviews.queries import BOOK_REVIEWS
+from bookapi.reviews.schemas import review_list_args_schema
 from bookapi.users.queries import USER_LIST
 from bookapi.users.schemas import user_list_args_schema
 
@@ -56,6 +61,19 @@ FROM generate_series(1, {ROWS}) AS g,
      {WORDS}
 """
 
+# Three in ten reviews are of one book, and three in ten favorites one reader's; the others are spread over 5,000
+# books and readers. Each row is written at a time that neither its id nor its rating follows.
+POPULAR, POPULAR_SHARE = 7, ROWS * 3 // 10
+FILL_OPINIONS = [f"""
+INSERT INTO plan_check.{table} ({owner}, {owned}{columns})
+SELECT CASE WHEN g <= {POPULAR_SHARE} THEN {POPULAR} ELSE 1 + g % 5000 END, g{values}
+FROM generate_series(1, {ROWS}) AS g,
+     LATERAL (SELECT timestamptz '2020-01-01' + (g * 7919 % {ROWS}) * interval '1 minute' AS stamp) AS s
+""" for table, owner, owned, columns, values in (
+    ("reviews", "book_id", "user_id", ", rating, created_at, updated_at", ", 1 + g * 7 % 5, stamp, stamp"),
+    ("favorites", "user_id", "book_id", ", created_at", ", stamp"),
+)]
+
 
 @pytest.fixture(scope="module")
 def plan_schema(app):
@@ -66,8 +84,11 @@ def plan_schema(app):
             "CREATE TABLE plan_check.books (LIKE public.books INCLUDING ALL)",
             "CREATE TABLE plan_check.search_words (LIKE public.search_words INCLUDING ALL)",
             "CREATE TABLE plan_check.users (LIKE public.users INCLUDING ALL)",
+            "CREATE TABLE plan_check.reviews (LIKE public.reviews INCLUDING ALL)",
+            "CREATE TABLE plan_check.favorites (LIKE public.favorites INCLUDING ALL)",
             FILL_BOOKS,
             FILL_USERS,
+            *FILL_OPINIONS,
             "INSERT INTO plan_check.search_words SELECT DISTINCT lexeme FROM plan_check.books, "
             "unnest(to_tsvector('simple', title || ' ' || author))",
         ):
@@ -79,6 +100,8 @@ def plan_schema(app):
             connection.execute(text("VACUUM ANALYZE plan_check.books"))
             connection.execute(text("VACUUM ANALYZE plan_check.search_words"))
             connection.execute(text("VACUUM ANALYZE plan_check.users"))
+            connection.execute(text("VACUUM ANALYZE plan_check.reviews"))
+            connection.execute(text("VACUUM ANALYZE plan_check.favorites"))
     yield
     with app.app_context():
         db.session.execute(text("DROP SCHEMA plan_check CASCADE"))
@@ -120,7 +143,15 @@ def assert_indexed(statement, parameters):
     assert all(visited < FULL_WALK for *_, visited in scans), scans
 
 
-LISTS = {"books": (BOOK_LIST, book_list_args_schema), "users": (USER_LIST, user_list_args_schema)}
+# Each list, its arguments, and the arguments its view binds (the popular book's reviews, the reader's favorites).
+LISTS = {
+    "books": (BOOK_LIST, book_list_args_schema, {}),
+    "users": (USER_LIST, user_list_args_schema, {}),
+    "reviews": (BOOK_REVIEWS, review_list_args_schema, {"book_id": POPULAR}),
+    "reviews of a book": (BOOK_REVIEWS, review_list_args_schema, {"book_id": POPULAR + 1}),
+    "favorites": (USER_FAVORITES, favorite_list_args_schema, {"user_id": POPULAR}),
+    "favorites of a reader": (USER_FAVORITES, favorite_list_args_schema, {"user_id": POPULAR + 1}),
+}
 BOOK_PATHS = [
     "", "page=40&size=25", "sort=title", "sort=-title", "sort=author", "sort=-published_date", "sort=created_at",
     "sort=-id", "sort=author,-published_date", "sort=-title,published_date", "author=Banner Breezeson",
@@ -135,14 +166,19 @@ USER_PATHS = [
     "role=user&is_active=true&sort=-email", "q=glacier", "q=amber.anchor&sort=email",
     "q=river&role=editor&sort=-created_at",
 ]
-PATHS = [("books", path) for path in BOOK_PATHS] + [("users", path) for path in USER_PATHS]
-FILTERED = [(name, path) for name, path in PATHS if "=" in path and not path.startswith(("sort", "page"))]
+REVIEW_PATHS = ["", "page=40&size=25", "sort=created_at", "sort=-created_at", "sort=rating", "sort=-rating"]
+FAVORITE_PATHS = ["", "page=40&size=25", "sort=created_at", "sort=-created_at"]
+PATHS = [("books", path) for path in BOOK_PATHS] + [("users", path) for path in USER_PATHS] + [
+    (name, path) for name in ("reviews", "reviews of a book") for path in REVIEW_PATHS] + [
+    (name, path) for name in ("favorites", "favorites of a reader") for path in FAVORITE_PATHS]
+FILTERED = [(name, path) for name, path in PATHS
+            if LISTS[name][2] or "=" in path and not path.startswith(("sort", "page"))]
 
 
 def query_of(name, path):
     """``(list query, arguments)`` of a query string of the list ``name``."""
-    collection, args_schema = LISTS[name]
-    args = args_schema.load(dict(arg.split("=", 1) for arg in path.split("&") if arg))
+    collection, args_schema, bound = LISTS[name]
+    args = {**args_schema.load(dict(arg.split("=", 1) for arg in path.split("&") if arg)), **bound}
     return list_query(collection, args), args
 
 
@@ -189,7 +225,8 @@ def test_filtered_page_with_its_count_uses_indexes(on_plan_schema, name, query):
 
 
 @pytest.mark.parametrize("name, query, count", [("books", "published_after=1900-01-01", ROWS),
-                                                ("users", "role=user", ROWS * 89 // 100)])
+                                                ("users", "role=user", ROWS * 89 // 100),
+                                                ("reviews", "", POPULAR_SHARE), ("favorites", "", POPULAR_SHARE)])
 def test_count_of_a_large_result_is_estimated(on_plan_schema, name, query, count):
     total, is_estimate = query_of(name, query)[0].count(1000)
 
