@@ -89,9 +89,9 @@ class Collection:
     no index orders the filtered rows by the tiebreak, it only breaks ties); ``default_sort`` (``-name`` for
     descending) is the order of a list that names no sort, the tiebreak ascending unless given; ``filters``
     (argument: Filter) narrow it, and a ``search`` ranks it (in rank order when unsorted, so it declares no default
-    sort). Counts count the tiebreak of the matching rows;
-    the estimate of the whole table is the planner's (pg_class). ``cursor_scope`` (up to 16 bytes; the table's name
-    unless given) keeps one collection's cursors from passing for another's."""
+    sort). Counts count the tiebreak of the matching rows; the estimate of the whole table is the planner's
+    (pg_class). ``cursor_scope`` (up to 16 bytes; the table's name unless given) keeps one collection's cursors
+    from passing for another's."""
 
     table: object
     columns: tuple
