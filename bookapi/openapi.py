@@ -14,11 +14,13 @@ from bookapi.security import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS
 
 PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERRORS = {
-    400: "The request is malformed, a cursor is invalid, or the item would duplicate one already stored (`detail` "
-         "says which).",
+    400: "The request is malformed, a cursor is invalid, the item would duplicate one already stored, or what is "
+         "asked may be done once and was (a second review of a book, a favorite again) or not at all (a review of "
+         "your own book); `detail` says which.",
     401: "No valid bearer token: `Not authenticated` without one, `Could not validate credentials` for a bad, "
          "expired or revoked one.",
-    403: "Signed in, but without the role this operation needs (`detail` names it), or the account is inactive.",
+    403: "Signed in, but without the role this operation needs (`detail` names it), the account is inactive, or "
+         "the item is another account's (a review only its author may change).",
     404: "No such resource.",
     409: "The change conflicts with data already stored, or lost to concurrent writes twice (a deadlock or a "
          "serialization failure); nothing was stored, and sending it again is safe.",

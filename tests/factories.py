@@ -7,7 +7,9 @@ from bookapi.authors.models import Author
 from bookapi.books.models import Book
 from bookapi.categories.models import Category
 from bookapi.extensions import db
+from bookapi.favorites.models import Favorite
 from bookapi.isbn import isbn13_check_digit
+from bookapi.reviews.models import Review
 
 
 def isbn13(n):
@@ -84,3 +86,28 @@ def link(links, key, item, books):
     if rows:
         db.session.execute(links.insert().values(rows))
         db.session.commit()
+
+
+class ReadersBookFactory(SQLAlchemyModelFactory):
+    """A row that ties a reader to a book: a new book and a new reader, unless given theirs."""
+
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+    book_id = factory.LazyFunction(lambda: BookFactory().id)
+    user_id = factory.LazyFunction(lambda: UserFactory().id)
+
+
+class ReviewFactory(ReadersBookFactory):
+    class Meta:
+        model = Review
+
+    rating = factory.Faker("random_int", min=1, max=5)
+    comment = factory.Faker("paragraph")
+
+
+class FavoriteFactory(ReadersBookFactory):
+    class Meta:
+        model = Favorite

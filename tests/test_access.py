@@ -6,7 +6,15 @@ from bookapi.access import ROLE_RANK, rule_of
 from bookapi.extensions import db
 from tests.accounts import own_app
 from tests.conftest import sign_in
-from tests.factories import PASSWORD, AuthorFactory, BookFactory, BookPayload, CategoryFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    AuthorFactory,
+    BookFactory,
+    BookPayload,
+    CategoryFactory,
+    ReviewFactory,
+    UserFactory,
+)
 
 PUBLIC, SIGNED_IN = "public", "signed in"
 CALLERS = ["anonymous", *ROLE_RANK]
@@ -55,6 +63,15 @@ ROUTES = {
     ("GET", "/api/v1/users/<int:user_id>"): "admin",
     ("PATCH", "/api/v1/users/<int:user_id>"): "admin",
     ("PATCH", "/api/v1/users/<int:user_id>/role"): "admin",
+    ("POST", "/api/v1/reviews"): SIGNED_IN,
+    ("GET", "/api/v1/reviews/<int:review_id>"): PUBLIC,
+    ("PUT", "/api/v1/reviews/<int:review_id>"): SIGNED_IN,
+    ("PATCH", "/api/v1/reviews/<int:review_id>"): SIGNED_IN,
+    ("DELETE", "/api/v1/reviews/<int:review_id>"): SIGNED_IN,
+    ("GET", "/api/v1/books/<int:book_id>/reviews"): PUBLIC,
+    ("POST", "/api/v1/books/<int:book_id>/favorite"): SIGNED_IN,
+    ("DELETE", "/api/v1/books/<int:book_id>/favorite"): SIGNED_IN,
+    ("GET", "/api/v1/users/me/favorites"): SIGNED_IN,
 }
 
 
@@ -72,7 +89,8 @@ def expected_refusal(rule, caller):
 def snapshot():
     """Every stored row a request could change."""
     return [db.session.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all()
-            for table in ("users", "books", "refresh_tokens", "revoked_access_tokens", "authors", "categories")]
+            for table in ("users", "books", "refresh_tokens", "revoked_access_tokens", "authors", "categories",
+                          "reviews", "favorites")]
 
 
 def test_url_map_holds_exactly_the_routes_of_the_access_table(app):
@@ -93,9 +111,13 @@ def test_route_answers_each_caller_as_its_rule_says(app, route, caller):
     method, rule = route
     book, target = BookFactory(), UserFactory(display_name="Target")
     author, category = AuthorFactory(), CategoryFactory()
-    client = app.test_client() if caller == "anonymous" else sign_in(app.test_client(), UserFactory(role=caller))
+    account = None if caller == "anonymous" else UserFactory(role=caller)
+    client = app.test_client() if account is None else sign_in(app.test_client(), account)
+    # The caller's own review, so that a caller the rule lets through is not refused as someone else.
+    review = ReviewFactory(book_id=book.id, user_id=(account or target).id)
     path = (rule.replace("<int:book_id>", str(book.id)).replace("<int:user_id>", str(target.id))
-            .replace("<isbn>", book.isbn13).replace("<path:filename>", "missing.js")
+            .replace("<int:review_id>", str(review.id)).replace("<isbn>", book.isbn13)
+            .replace("<path:filename>", "missing.js")
             .replace("<int:author_id>", str(author.id)).replace("<int:category_id>", str(category.id)))
     before = snapshot()
 

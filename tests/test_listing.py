@@ -27,3 +27,19 @@ def test_collection_with_a_filter_named_as_its_search_is_refused():
     with pytest.raises(ValueError, match="share an argument"):
         Collection(table=User.__table__, columns=(User.id,), sort_keys={"id": User.id},
                    filters={"q": Filter(User.email == bindparam("q"))}, search=search(["q", "q_corrected"]))
+
+
+def test_collection_with_a_default_sort_on_an_unknown_key_is_refused():
+    with pytest.raises(ValueError, match="sort keys"):
+        Collection(table=User.__table__, columns=(User.id,), sort_keys={"id": User.id}, default_sort=("-email",))
+
+
+def test_collection_sortable_by_an_unknown_key_is_refused():
+    with pytest.raises(ValueError, match="sort keys"):
+        Collection(table=User.__table__, columns=(User.id,), sort_keys={"id": User.id}, sortable=("email",))
+
+
+def test_collection_with_a_search_and_a_default_sort_is_refused():
+    with pytest.raises(ValueError, match="no default sort"):
+        Collection(table=User.__table__, columns=(User.id,), sort_keys={"id": User.id}, default_sort=("-id",),
+                   search=search(["q", "q_corrected"]))

@@ -67,7 +67,8 @@ class ListArgsSchema(Schema):
 def list_arguments(filters_schema, collection, item_schema, sort_example, fields_example):
     """The arguments schema of ``collection``'s list: ``filters_schema`` (a ``ListArgsSchema`` with its filters),
     with the cursor limit, the sort keys, and the fields of ``item_schema`` a page may be cut to."""
-    sort_keys, item_fields = tuple(collection.sort_keys), tuple(item_schema().dump_fields)
+    sort_keys, item_fields = collection.sortable, tuple(item_schema().dump_fields)
+    default_sort = {"default": ",".join(collection.default_sort)} if collection.default_sort else {}
     # The length limit is the longest cursor the collection makes; a longer one is refused with the other bad
     # cursors (400), not as a schema violation.
     return type(filters_schema.__name__, (filters_schema,), {
@@ -79,6 +80,7 @@ def list_arguments(filters_schema, collection, item_schema, sort_example, fields
         "sort": CommaSeparated(sort_keys, signed=True, metadata={
             "description": f"Comma-separated keys from {', '.join(sort_keys)}; `-` before a key sorts descending.",
             "example": sort_example,
+            **default_sort,
         }),
         "fields": CommaSeparated(item_fields, metadata={
             "description": f"Comma-separated fields to return, from {', '.join(item_fields)}.",

@@ -104,12 +104,15 @@ def resembling(column, argument):
 @dataclass(eq=False)
 class Collection:
     """A list of ``table``'s rows: a page selects ``columns``; ``sort_keys`` (name: column) may order it, ending in
-    ``tiebreak``, a unique one, which is also the order of a list with no sort; ``filters`` (argument: Filter) narrow
-    it, and a ``search`` ranks it. ``details(key)``, if given, gives the columns read per row of a page once it is
-    cut (correlated subqueries on the row's ``key``, its tiebreak), so that rows an offset skips never compute them.
-    Counts count the tiebreak of the matching rows; the estimate of the whole table is the planner's (pg_class).
-    ``cursor_scope`` (up to 16 bytes; the table's name unless given) keeps one collection's cursors from passing for
-    another's."""
+    ``tiebreak``, a unique one; ``sortable`` are the keys a request may sort by (all of them unless given: where
+    no index orders the filtered rows by the tiebreak, it only breaks ties); ``default_sort`` (``-name`` for
+    descending) is the order of a list that names no sort, the tiebreak ascending unless given; ``filters``
+    (argument: Filter) narrow it, and a ``search`` ranks it (in rank order when unsorted, so it declares no default
+    sort). ``details(key)``, if given, gives the columns read per row of a page once it is cut (correlated
+    subqueries on the row's ``key``, its tiebreak), so that rows an offset skips never compute them. Counts count
+    the tiebreak of the matching rows; the estimate of the whole table is the planner's (pg_class).
+    ``cursor_scope`` (up to 16 bytes; the table's name unless given) keeps one collection's cursors from passing
+    for another's."""
 
     table: object
     columns: tuple
@@ -119,6 +122,8 @@ class Collection:
     details: Callable | None = None
     tiebreak: str = "id"
     cursor_scope: bytes | None = None
+    default_sort: tuple = ()
+    sortable: tuple | None = None
 
     def __post_init__(self):
         self.columns = tuple(self.columns)
@@ -129,6 +134,12 @@ class Collection:
         variants = self.search.conditions if self.search else {}
         if set(variants) & set(self.filters):
             raise ValueError("a filter and the search cannot share an argument")
+        self.default_sort = tuple(self.default_sort)
+        self.sortable = tuple(self.sort_keys if self.sortable is None else self.sortable)
+        if not {key.lstrip("-") for key in self.default_sort} | set(self.sortable) <= set(self.sort_keys):
+            raise ValueError("a default sort and the sortable keys are among the collection's sort keys")
+        if self.default_sort and self.search:
+            raise ValueError("a collection with a search ranks an unsorted list, so it declares no default sort")
         self.conditions = {**variants, **{name: filter_.condition for name, filter_ in self.filters.items()}}
         # Null until the table is first analysed (reltuples is -1 then): the list asks the planner instead.
         self.estimate = select(text("nullif(reltuples, -1)::bigint")).select_from(text("pg_class")).where(

@@ -111,7 +111,8 @@ def list_query(collection, args, cursor=None):
             conditions.append(name)
             parameters[name] = filter_.value(args[name])
     fingerprint = query_fingerprint(args, collection.cursor_scope)
-    return ListQuery(collection, tuple(conditions), tuple(args.get("sort") or ()), parameters, fingerprint, correction)
+    sort = tuple(args.get("sort") or collection.default_sort)
+    return ListQuery(collection, tuple(conditions), sort, parameters, fingerprint, correction)
 
 
 def find_page(collection, args, count_cap):

@@ -16,9 +16,11 @@ def list_operation(args_schema, page_schema):
     return operation(args=args_schema, response=page_schema, cached=True, links=True, errors={400})
 
 
-def list_response(find, args_schema, page_schema):
-    """The page that ``find(args, count_cap)`` gives for the request's arguments, as a response."""
-    args = args_schema.load(request.args.to_dict())
+def list_response(find, args_schema, page_schema, **bound):
+    """The page that ``find(args, count_cap)`` gives for the request's arguments, as a response. ``bound`` are
+    arguments the view takes from elsewhere (its path, the caller), which a collection's filters bind as they bind
+    the query's: a book's reviews, the caller's own favorites."""
+    args = {**args_schema.load(request.args.to_dict()), **bound}
     page = find(args, current_app.config["LIST_COUNT_CAP"])
     return page_response(page, page_schema, args.get("fields"))
 

@@ -11,10 +11,19 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
+from bookapi.accounts.models import User
 from bookapi.extensions import db
+
+
+def reviewer_of(user_id):
+    """The reviewer of the review by ``user_id``, as ``{id, display_name}``: never their email."""
+    return select(func.json_build_object("id", User.id, "display_name", User.display_name)).where(
+        User.id == user_id
+    ).correlate_except(User).scalar_subquery()
 
 
 class Review(db.Model):
@@ -41,6 +50,8 @@ class Review(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.statement_timestamp(), onupdate=func.clock_timestamp()
     )
+    # Loaded by the SELECT that loads the review; a review never changes hands, so a flush need not read it again.
+    reviewer: Mapped[dict] = column_property(reviewer_of(user_id), expire_on_flush=False)
 
     def __repr__(self):
         return f"<Review {self.id}>"
