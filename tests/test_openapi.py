@@ -151,6 +151,9 @@ def fixed_catalogue():
 fuzzed = schemathesis.pytest.from_fixture("api_schema")
 
 
+# Every operation's cases run within this one test, so its time grows with the API: 34 operations take nearly three
+# minutes alone on two cores, and more under load, past the suite's 300 s limit per test.
+@pytest.mark.timeout(900)
 @fuzzed.parametrize()
 @settings(deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much,
