@@ -42,6 +42,7 @@ ROUTES = {
     ("GET", "/api/v1/users/<int:user_id>"): "admin",
     ("PATCH", "/api/v1/users/<int:user_id>"): "admin",
     ("PATCH", "/api/v1/users/<int:user_id>/role"): "admin",
+    ("GET", "/api/v1/stats"): PUBLIC,
 }
 
 
