@@ -106,9 +106,9 @@ INSERT_NEW_RETURNING_THE_REST = text(f"""
 # The books just placed are linked to their authors and categories by name, making the missing ones: authors
 # by their exact name (the first, when several share it), categories ignoring case. Loads take turns at it under
 # a transaction-level advisory lock: authors.name is not unique, so only taking turns keeps two loads from making
-# the same author twice; and the counting triggers then update authors and categories one load at a time, which
-# cannot deadlock. The lock is held from here to the batch's commit; the books' own insert, the costly part,
-# runs side by side.
+# the same author twice; and the counting triggers then update authors and categories one load at a time, so two
+# loads cannot deadlock on those rows. The lock is held from here to the batch's commit; the books' own insert,
+# the costly part, runs side by side.
 LINK_LOCK = 0x4C49_4E4B_5301
 LINK_STATEMENTS = tuple(text(statement) for statement in (
     f"SELECT pg_advisory_xact_lock({LINK_LOCK})",
