@@ -1,10 +1,10 @@
 """Loading books in bulk: COPY into temporary staging tables, then a few set-based statements per batch.
 
-Rows are ``StagedBook`` tuples, already valid: ``line`` says where a row came from (a file line, or a counter),
-``isbn`` is normalized and ``isbn13`` derived from it, ``author`` is the byline, and ``authors`` and
-``categories`` name what the book is linked to (first author first; categories without repeats ignoring case).
-Every statement names its columns, so columns that migrations add to books (with defaults, or generated) are
-left to the database.
+Rows are ``StagedBook`` tuples (or plain tuples in ``COLUMNS`` order: books linked to nothing), already valid:
+``line`` says where a row came from (a file line, or a counter), ``isbn`` is normalized and ``isbn13`` derived
+from it, ``author`` is the byline, and ``authors`` and ``categories`` name what the book is linked to (first
+author first; categories without repeats ignoring case). Every statement names its columns, so columns that
+migrations add to books (with defaults, or generated) are left to the database.
 """
 import io
 from concurrent.futures import ThreadPoolExecutor
@@ -172,6 +172,8 @@ def copy_text(rows):
 
 
 def copy_to_staged(connection, rows):
+    # A plain tuple in COLUMNS order is a book linked to nothing.
+    rows = [StagedBook(*row) for row in rows]
     authors = [(row.line, position, name) for row in rows for position, name in enumerate(row.authors)]
     categories = [(row.line, name) for row in rows for name in row.categories]
     with connection.connection.cursor() as cursor:
