@@ -35,7 +35,7 @@ AUTHOR_TAIL = 1.2
 MOST_BOOKS_PER_AUTHOR = 1_000
 ROUND_AUTHORS = (10, 10_000)
 MIDDLE_INITIALS = 0.3
-# The 30 categories, largest first: category k weighs 1/k^1.3, so the largest has about 80 times the smallest's books.
+# The 30 categories, largest first: category k weighs 1/k^1.3, so the largest has about 75 times the smallest's books.
 CATEGORIES = (
     "Fiction", "Mystery", "Romance", "Fantasy", "Science Fiction", "Thriller", "Biography", "History",
     "Young Adult", "Children", "Self-Help", "Horror", "Historical Fiction", "Business", "Poetry", "Cooking",
@@ -130,7 +130,7 @@ class FakeBooks:
 READERS_PER_BOOK = 500
 READERS = (20, 2_000)
 # A book's reviews and favorites: floor(most * random()^skew), so most books have none and a few have many (up to
-# most - 1): about 26% of books have reviews, 1.4 on average per book; about 25% are someone's favorite.
+# most - 1): about 26% of books have reviews, 1.6 per book on average; 25% are favorites, 0.9 per book on average.
 REVIEWS = {"most": 20, "skew": 10}
 FAVORITES = {"most": 10, "skew": 8}
 # Ratings lean towards 4: 1 star 5%, 2 stars 8%, 3 stars 20%, 4 stars 40%, 5 stars 27% (cumulative bounds below).
