@@ -83,4 +83,6 @@ SCENARIOS = (
     Scenario("author filter page", "service", "page", probe=author_page),
     Scenario("selective search", "service", "page", probe=selective_search_page),
     Scenario("broad search", "service", "page", probe=broad_search_page, scales=False),
+    # The figures are counted at most once per STATS_MAX_AGE (10 s), so this reads one stored row at any size.
+    Scenario("stats", "service", "lookup", "/api/v1/stats"),
 )

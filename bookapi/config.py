@@ -73,6 +73,8 @@ class Config:
     REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
     # Seconds a request's Idempotency-Key is remembered (a retry within them replays the first answer).
     IDEMPOTENCY_KEY_TTL = env_int("IDEMPOTENCY_KEY_TTL", 24 * 3600)
+    # Seconds the catalogue's figures (GET /api/v1/stats) may be old before one request counts them again.
+    STATS_MAX_AGE = env_int("STATS_MAX_AGE", 10)
     # Access tokens: lifetimes in seconds, the claims that tie them to this service, and how they are signed
     # (HS256 with a key derived from SECRET_KEY; or RS256, ES256 or EdDSA with a PEM private key file).
     JWT_ACCESS_TTL = env_int("JWT_ACCESS_TTL", 15 * 60)
@@ -105,6 +107,8 @@ class Config:
             raise RuntimeError("TRUSTED_PROXY_COUNT must be 0 or more")
         if cls.IDEMPOTENCY_KEY_TTL < 1:
             raise RuntimeError("IDEMPOTENCY_KEY_TTL must be 1 second or more")
+        if cls.STATS_MAX_AGE < 0:
+            raise RuntimeError("STATS_MAX_AGE must be 0 seconds or more")
 
 
 class TestingConfig(Config):

@@ -72,6 +72,7 @@ ROUTES = {
     ("POST", "/api/v1/books/<int:book_id>/favorite"): SIGNED_IN,
     ("DELETE", "/api/v1/books/<int:book_id>/favorite"): SIGNED_IN,
     ("GET", "/api/v1/users/me/favorites"): SIGNED_IN,
+    ("GET", "/api/v1/stats"): PUBLIC,
 }
 
 

@@ -13,9 +13,12 @@ from tests.factories import BookFactory, BookPayload
 
 FIELDS = ["title", "author", "isbn", "published_date", "description"]
 EXPORT_COLUMNS = [
-    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_by", "created_at",
-    "updated_at",
+    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "categories", "average_rating",
+    "review_count", "created_by", "created_at", "updated_at",
 ]
+# The columns that the API shows the same way.
+AS_THE_API_SHOWS = ["id", "title", "isbn", "isbn13", "published_date", "description", "created_by", "created_at",
+                    "updated_at"]
 
 
 def write_csv(path, rows, fields=FIELDS):
@@ -435,5 +438,115 @@ def test_export_jsonl_to_stdout_writes_books_as_the_api_shows_them(runner):
 
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert records == [book_schema.dump(book) for book in books]
+    assert [list(record) for record in records] == [EXPORT_COLUMNS] * 2
+    assert [{key: record[key] for key in AS_THE_API_SHOWS} for record in records] == [
+        {key: book_schema.dump(book)[key] for key in AS_THE_API_SHOWS} for book in books
+    ]
     assert "Exported 2 books to -." in result.stderr
+
+
+def links():
+    """Each book's byline, its authors' names in order and its categories' names, in id order."""
+    return db.session.execute(text(
+        "SELECT b.author, "
+        "(SELECT array_agg(a.name ORDER BY ba.position) FROM book_authors ba JOIN authors a ON a.id = ba.author_id "
+        " WHERE ba.book_id = b.id), "
+        "(SELECT array_agg(c.name ORDER BY c.name) FROM book_categories bc JOIN categories c ON c.id = bc.category_id "
+        " WHERE bc.book_id = b.id) "
+        "FROM books b ORDER BY b.id")).all()
+
+
+def names_of(table):
+    return db.session.scalars(text(f"SELECT name FROM {table} ORDER BY id")).all()
+
+
+LINKED = FIELDS + ["categories"]
+
+
+def test_import_links_a_book_to_each_author_of_its_author_cell_first_author_first(runner, tmp_path):
+    path = write_csv(tmp_path / "books.csv", [BookPayload(author="Terry Pratchett; Neil Gaiman ;")])
+
+    runner.invoke(args=["books", "import", path])
+
+    assert links() == [("Terry Pratchett, Neil Gaiman", ["Terry Pratchett", "Neil Gaiman"], None)]
+
+
+def test_import_links_to_an_author_of_the_same_name_and_makes_only_the_missing_ones(runner, tmp_path):
+    db.session.execute(text("INSERT INTO authors (name) VALUES ('Neil Gaiman')"))
+    db.session.commit()
+    rows = [BookPayload(author="Neil Gaiman"), BookPayload(author="Ann; Neil Gaiman")]
+    path = write_csv(tmp_path / "books.csv", rows)
+
+    runner.invoke(args=["books", "import", path])
+
+    assert names_of("authors") == ["Neil Gaiman", "Ann"]
+    assert db.session.scalars(text("SELECT book_count FROM authors ORDER BY id")).all() == [2, 1]
+
+
+def test_import_links_categories_by_name_ignoring_case_and_makes_the_missing_ones(runner, tmp_path):
+    db.session.execute(text("INSERT INTO categories (name) VALUES ('Fantasy')"))
+    db.session.commit()
+    path = write_csv(tmp_path / "books.csv", [BookPayload(categories="fantasy; Humour; HUMOUR"),
+                                              BookPayload(categories="humour")], LINKED)
+
+    runner.invoke(args=["books", "import", path])
+
+    assert names_of("categories") == ["Fantasy", "Humour"]
+    assert [categories for _, _, categories in links()] == [["Fantasy", "Humour"], ["Humour"]]
+
+
+def test_import_links_only_the_books_it_adds(runner, tmp_path):
+    book = BookFactory()
+    path = write_csv(tmp_path / "books.csv", [BookPayload(isbn=book.isbn, author="Nobody", categories="Nothing")],
+                     LINKED)
+
+    runner.invoke(args=["books", "import", path])
+
+    assert (names_of("authors"), names_of("categories")) == ([], [])
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"author": " ; "}, "author: Must name at least one."),
+    ({"author": "; ".join(letter * 100 for letter in "ABC")},
+     "author: The names joined by ', ' must be 255 characters at most."),
+    ({"categories": "C" * 101}, "categories: Length must be between 1 and 100."),
+])
+def test_import_rejects_a_row_whose_names_are_invalid(runner, tmp_path, changes, reason):
+    path = write_csv(tmp_path / "books.csv", [BookPayload(**changes)], LINKED)
+
+    result = runner.invoke(args=["books", "import", path])
+
+    assert f"line 2: {reason}" in result.output
+
+
+def test_export_writes_linked_authors_and_categories_and_the_ratings(runner, tmp_path):
+    runner.invoke(args=["books", "import", write_csv(tmp_path / "in.csv", [
+        BookPayload(author="Terry Pratchett; Neil Gaiman", categories="Humour; Fantasy")], LINKED)])
+    db.session.execute(text("INSERT INTO reviews (book_id, user_id, rating) SELECT 1, id, 4 FROM users"))
+    db.session.execute(text("INSERT INTO users (email, password_hash) VALUES ('x@example.com', '!')"))
+    db.session.execute(text("INSERT INTO reviews (book_id, user_id, rating) SELECT 1, id, 5 FROM users"))
+    db.session.commit()
+
+    row = exported_csv_rows(runner, tmp_path / "out.csv")[0]
+
+    assert (row["author"], row["categories"]) == ("Terry Pratchett; Neil Gaiman", "Fantasy; Humour")
+    assert (row["average_rating"], row["review_count"]) == ("5.0", "1")
+
+
+@pytest.mark.parametrize("name", ["books.csv", "books.jsonl"])
+def test_export_then_import_restores_the_same_links(runner, tmp_path, name):
+    runner.invoke(args=["books", "import", write_csv(tmp_path / "in.csv", [
+        BookPayload(author="Terry Pratchett; Neil Gaiman", categories="Humour; Fantasy"),
+        BookPayload(author="Neil Gaiman"),
+    ], LINKED)])
+    BookFactory(author="Unlinked Writer")
+    before = links()
+    path = str(tmp_path / name)
+    runner.invoke(args=["books", "export", path])
+    db.session.execute(text("TRUNCATE books, authors, categories RESTART IDENTITY CASCADE"))
+    db.session.commit()
+
+    result = runner.invoke(args=["books", "import", path])
+
+    assert result.exit_code == 0, result.output
+    assert links() == [*before[:2], ("Unlinked Writer", ["Unlinked Writer"], None)]

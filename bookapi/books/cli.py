@@ -129,12 +129,15 @@ def run_import(path, file_format, batch_size, escape_formulas, report):
 def import_command(path, file_format, batch_size, rejects_path, escape_formulas):
     """Add the books in FILE: CSV with a header row, or JSON Lines (- reads stdin).
 
-    Columns (keys): title, author, isbn, published_date (YYYY-MM-DD), and optionally description. In CSV an
-    empty cell is a missing value (no description), and a cell holding only ' is an empty text. A ' in front
-    of = + - @, a tab, a carriage return or another ' is taken off: export puts it there so that spreadsheets
-    show formulas rather than run them (--no-escape-formulas keeps it). The id, isbn13, created_by,
-    created_at and updated_at columns that export writes are ignored: the database numbers and dates new
-    books, and isbn13 is computed again from isbn.
+    Columns (keys): title, author, isbn, published_date (YYYY-MM-DD), and optionally description and
+    categories. author names the book's authors separated by ; (first author first): the book is linked to the
+    author of each name, made when missing, and its byline is the names joined by ", ". categories, also
+    separated by ;, are matched by name ignoring case and made when missing. In CSV an empty cell is a missing
+    value (no description), and a cell holding only ' is an empty text. A ' in front of = + - @, a tab, a
+    carriage return or another ' is taken off: export puts it there so that spreadsheets show formulas rather
+    than run them (--no-escape-formulas keeps it). The id, isbn13, average_rating, review_count, created_by,
+    created_at and updated_at columns that export writes are ignored: the database numbers and dates new books,
+    isbn13 is computed again from isbn, and ratings come from reviews.
 
     Each row is validated as the API validates a new book. A row that fails, or whose ISBN (compared as
     ISBN-13) is in the catalogue already or on an earlier line, is rejected and reported with its line number
@@ -173,8 +176,10 @@ def run_export(connection, binary, file_format, escape_formulas):
 def export_command(path, file_format, escape_formulas):
     """Write every book, in id order, to FILE: CSV with a header row, or JSON Lines (- writes stdout).
 
-    Columns (keys): id, title, author, isbn, isbn13, published_date, description, created_by, created_at,
-    updated_at.
+    Columns (keys): id, title, author, isbn, isbn13, published_date, description, categories, average_rating,
+    review_count, created_by, created_at, updated_at. author holds the linked authors' names joined by "; "
+    (the byline for a book linked to no author), categories the linked categories' names, so that the file
+    imports back to the same links.
     The books come from one snapshot of the catalogue, whatever is written meanwhile, and the file imports
     back with `flask books import`. FILE appears only once complete.
 

@@ -8,23 +8,75 @@ from functools import partial
 from typing import NamedTuple
 
 import orjson
-from marshmallow import ValidationError
-from sqlalchemy import func, select
+from marshmallow import ValidationError, fields, post_load, validate
+from sqlalchemy import Float, cast, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from bookapi.authors.models import Author
 from bookapi.books import staging
 from bookapi.books.cells import from_cell, to_cell
-from bookapi.books.models import Book
-from bookapi.books.schemas import book_schema
+from bookapi.books.models import Book, book_authors, book_categories
+from bookapi.books.schemas import NAME, BookSchema
+from bookapi.categories.models import Category
 from bookapi.conflicts import retry_once_on_conflict
+from bookapi.fields import Text
 from bookapi.isbn import to_isbn13
 
 EXPORT_COLUMNS = (
-    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "created_by", "created_at",
-    "updated_at",
+    "id", "title", "author", "isbn", "isbn13", "published_date", "description", "categories", "average_rating",
+    "review_count", "created_by", "created_at", "updated_at",
 )
+# A file's author and categories cells list names separated by this, first author first.
+NAME_SEPARATOR = ";"
+EXPORTED_SEPARATOR = literal_column(f"'{NAME_SEPARATOR} '")
+BYLINE_SEPARATOR = ", "
+
+
+class Names(fields.String):
+    """Names separated by ``;``, each one a ``Text`` within ``length``, loaded as a tuple in their order; empty
+    ones are skipped and a repeat (the same ``key``) is dropped."""
+
+    default_error_messages = {"empty": "Must name at least one."}
+
+    def __init__(self, length, key=str, **kwargs):
+        super().__init__(metadata={"description": f"Names separated by '{NAME_SEPARATOR}'."}, **kwargs)
+        self.name = Text(validate=length)
+        self.key = key
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        cell = super()._deserialize(value, attr, data, **kwargs)
+        names = {}
+        for part in cell.split(NAME_SEPARATOR):
+            if part.strip():
+                name = self.name.deserialize(part)
+                names.setdefault(self.key(name), name)
+        if self.required and not names:
+            raise self.make_error("empty")
+        return tuple(names.values())
+
+
+class FileBookSchema(BookSchema):
+    """A book as an import file holds it: ``author`` lists the book's authors (its byline is their names joined by
+    ", ") and ``categories``, optional, its categories, matched by name ignoring case."""
+
+    author = Names(NAME, required=True)
+    categories = Names(validate.Length(min=1, max=100), key=str.casefold, allow_none=True)
+    average_rating = fields.Decimal(dump_only=True)
+    review_count = fields.Integer(dump_only=True)
+
+    @post_load
+    def byline(self, book, **kwargs):
+        byline = BYLINE_SEPARATOR.join(book["author"])
+        if len(byline) > NAME.max:
+            raise ValidationError(f"The names joined by {BYLINE_SEPARATOR!r} must be {NAME.max} characters at most.",
+                                  "author")
+        return {**book, "authors": book["author"], "author": byline, "categories": book.get("categories") or ()}
+
+
+file_book_schema = FileBookSchema()
 # Export writes them and the API dumps them, but they are the database's to set: import skips them, so an
-# exported file re-imports as it is (new ids and timestamps, isbn13 computed again from isbn).
-READ_ONLY_FIELDS = frozenset(name for name, field in book_schema.fields.items() if field.dump_only)
+# exported file re-imports as it is (new ids and timestamps, isbn13 computed again from isbn, ratings from reviews).
+READ_ONLY_FIELDS = frozenset(name for name, field in file_book_schema.fields.items() if field.dump_only)
 # The csv module refuses fields over 131,072 characters, and the error stops the whole file. Far longer than any
 # valid value (a description is 10,000 characters at most), a field up to this long reaches validation and is
 # rejected with its line; past it, as with a quote never closed, reading stops rather than fill the memory.
@@ -118,11 +170,12 @@ def describe(messages):
 def staged_row(line, record):
     """The row to stage for a record, validated by the API's schema; or its Rejection."""
     try:
-        book = book_schema.load({key: value for key, value in record.items() if key not in READ_ONLY_FIELDS})
+        book = file_book_schema.load({key: value for key, value in record.items() if key not in READ_ONLY_FIELDS})
     except ValidationError as error:
         return Rejection(line, describe(error.messages))
     isbn = book["isbn"]
-    return line, book["title"], book["author"], isbn, to_isbn13(isbn), book["published_date"], book.get("description")
+    return staging.StagedBook(line, book["title"], book["author"], isbn, to_isbn13(isbn), book["published_date"],
+                              book.get("description"), book["authors"], book["categories"])
 
 
 def duplicate_rejection(line, isbn13, duplicate_of):
@@ -198,13 +251,29 @@ def jsonl_writer(text, escape_formulas):
 WRITERS = {"csv": csv_writer, "jsonl": jsonl_writer}
 
 
+def linked_names(name, links, order):
+    """The names of a book's linked authors or categories, in ``order``, separated as import reads them."""
+    return (select(func.string_agg(name, aggregate_order_by(EXPORTED_SEPARATOR, *order)))
+            .select_from(links).join(name.table).where(links.c.book_id == Book.id).scalar_subquery())
+
+
+EXPORTED = {
+    **{name: column for name, column in Book.__table__.c.items() if name in EXPORT_COLUMNS},
+    # The byline stands in for a book linked to no author, which import then links to one of that name.
+    "author": func.coalesce(linked_names(Author.name, book_authors, [book_authors.c.position]), Book.author),
+    "categories": linked_names(Category.name, book_categories, [func.lower(Category.name), Category.id]),
+    # A number in JSON, like the API's; the two decimals of numeric(3, 2) survive the float.
+    "average_rating": cast(Book.average_rating, Float),
+}
+EXPORT_QUERY = select(*(EXPORTED[name].label(name) for name in EXPORT_COLUMNS)).order_by(Book.id)
+
+
 def export_books(connection, text, file_format, batch_size, escape_formulas=True):
     """Write every book to ``text`` in id order; yield how many each batch wrote.
 
     Rows come through a server-side cursor, ``batch_size`` at a time.
     """
     write = WRITERS[file_format](text, escape_formulas)
-    query = select(*(Book.__table__.c[name] for name in EXPORT_COLUMNS)).order_by(Book.id)
-    for rows in connection.execute(query.execution_options(yield_per=batch_size)).partitions():
+    for rows in connection.execute(EXPORT_QUERY.execution_options(yield_per=batch_size)).partitions():
         write(rows)
         yield len(rows)
