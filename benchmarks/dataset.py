@@ -10,6 +10,8 @@ on every machine and every run. Books ``1..N`` get ids ``1..N`` (the table is tr
 - Titles take 2-6 words and descriptions 12-40 words from fixed pools; a fifth of the books have no description.
 - SELECTIVE_WORD is in the title and description of SELECTIVE_MATCHES books, evenly spread, whatever N is: a
   selective full-text search, which should cost the same at any size, as the author filter does.
+- Books are linked as the API links them: each to the author its byline names (one author row per distinct byline,
+  as migration 0007 makes them), and to one of CATEGORIES categories, every other book to a second one too.
 - Every RARE_EVERY-th book carries RARE_WORD in its title and its description, and nothing else does: a broad
   full-text search whose matches grow with the catalogue (5 books in 10,000, 500 in 1,000,000).
 """
@@ -20,6 +22,7 @@ RARE_WORD = "zeugma"
 RARE_EVERY = 2_000
 SELECTIVE_WORD = "quillon"
 SELECTIVE_MATCHES = 50
+CATEGORIES = 30
 # Multiplying by 3**18 (coprime with 10**9) modulo 10**9 maps row numbers to distinct 9-digit ISBN bodies.
 ISBN_SCRAMBLE = 3**18
 
@@ -117,6 +120,17 @@ ORDER BY i
 """
 
 
+# The counting triggers count the links as they are made, one statement each.
+LINK = [
+    "INSERT INTO authors (name) SELECT author FROM books GROUP BY author ORDER BY author",
+    "INSERT INTO book_authors (book_id, author_id, position) "
+    "SELECT books.id, authors.id, 0 FROM books JOIN authors ON authors.name = books.author",
+    f"INSERT INTO categories (name) SELECT 'Genre ' || c FROM generate_series(1, {CATEGORIES}) AS c",
+    f"INSERT INTO book_categories (book_id, category_id) SELECT id, 1 + id % {CATEGORIES} FROM books "
+    f"UNION ALL SELECT id, 1 + (id * 7 + 3) % {CATEGORIES} FROM books "
+    f"WHERE id % 2 = 0 AND (id * 7 + 3) % {CATEGORIES} <> id % {CATEGORIES}",
+]
+
 SECONDARY_INDEXES = """
 SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
 WHERE indrelid = 'books'::regclass AND NOT EXISTS (SELECT FROM pg_constraint WHERE conindid = indexrelid)
@@ -137,7 +151,10 @@ def is_filled(connection, count):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM books WHERE search_vector @@ to_tsquery('english', %s)",
                        (SELECTIVE_WORD,))
-        return cursor.fetchone()[0] == min(SELECTIVE_MATCHES, count)
+        if cursor.fetchone()[0] != min(SELECTIVE_MATCHES, count):
+            return False
+        cursor.execute("SELECT count(*) FROM book_authors")
+        return cursor.fetchone()[0] == count
 
 
 def fill(connection, count):
@@ -155,7 +172,7 @@ def fill(connection, count):
         indexes = cursor.fetchall()
         for name, _ in indexes:
             cursor.execute(f"DROP INDEX {name}")
-        cursor.execute("TRUNCATE books RESTART IDENTITY")
+        cursor.execute("TRUNCATE books, authors, categories RESTART IDENTITY CASCADE")
         cursor.execute(FILL, {
             "count": count, "selective_every": max(count // SELECTIVE_MATCHES, 1),
             "authors": max(count // BOOKS_PER_AUTHOR, 1), "names": len(FIRST_NAMES) * 26 * len(LAST_NAMES),
@@ -166,8 +183,10 @@ def fill(connection, count):
         })
         for _, definition in indexes:
             cursor.execute(definition)
+        for statement in LINK:
+            cursor.execute(statement)
     connection.commit()
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE books")
+        cursor.execute("VACUUM ANALYZE")
     return time.monotonic() - started

@@ -85,9 +85,11 @@ def test_import_jsonl_adds_valid_rows(runner, tmp_path):
     ({"isbn": "978-0-306-40615-8"}, "isbn: ISBN-13 check digit is wrong."),
     ({"published_date": "2021-02-30"}, "published_date: Not a valid date."),
     ({"genre": "poetry"}, "genre: Unknown field."),
+    ({"author_ids": [1]}, "author_ids: Unknown field."),
     ({"isbn": "0-13-110362-8"}, "Duplicate of line 1 (ISBN 9780131103627)."),
     ({"isbn": "978-0-306-40615-7"}, "ISBN 9780306406157 already exists."),
-], ids=["blank-title", "wrong-check-digit", "impossible-date", "unknown-column", "repeats-line-1", "in-catalogue"])
+], ids=["blank-title", "wrong-check-digit", "impossible-date", "unknown-column", "ids-not-names", "repeats-line-1",
+        "in-catalogue"])
 def test_import_rejects_invalid_row_with_line_and_reason(runner, tmp_path, changes, reason):
     BookFactory(isbn="0306406152")
     first, last = BookPayload(isbn="9780131103627"), BookPayload()

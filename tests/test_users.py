@@ -131,7 +131,9 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, path, body)
 
         answers = at_once(*(lambda client=client, url=url: client.patch(url, json=body) for client, url in demotions))
 
-        assert sorted(answer.status_code for answer in answers) == [200, 400]
+        # Overlapping, the second finds the other the last admin (400); one after the other, its caller is no
+        # longer an admin (403). Either way one admin is left.
+        assert sorted(answer.status_code for answer in answers) in ([200, 400], [200, 403])
         assert len(active_admins()) == 1
         db.session.execute(User.__table__.delete())
         db.session.commit()

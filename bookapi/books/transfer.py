@@ -57,7 +57,10 @@ class Names(fields.String):
 
 class FileBookSchema(BookSchema):
     """A book as an import file holds it: ``author`` lists the book's authors (its byline is their names joined by
-    ", ") and ``categories``, optional, its categories, matched by name ignoring case."""
+    ", ") and ``categories``, optional, its categories, matched by name ignoring case; by name, not by id."""
+
+    class Meta:
+        exclude = ("author_ids", "category_ids")
 
     author = Names(NAME, required=True)
     categories = Names(validate.Length(min=1, max=100), key=str.casefold, allow_none=True)
