@@ -526,3 +526,11 @@ def test_deleting_a_book_deletes_its_reviews(client, review):
     assert client.delete(f"/api/v1/books/{review.book_id}").status_code == 200
 
     assert client.get(f"{REVIEWS}/{review.id}").status_code == 404
+
+
+def test_review_advertises_its_patch_media_types(anonymous):
+    review = ReviewFactory()
+
+    response = anonymous.get(f"/api/v1/reviews/{review.id}")
+
+    assert response.headers["Accept-Patch"] == "application/merge-patch+json, application/json"

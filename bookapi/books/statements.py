@@ -1,6 +1,6 @@
 """The statements of book reads: a book's representation as one row (its links and ratings included, in the
 same round trip), the lookups, and the books' list declared for the list machinery."""
-from sqlalchemy import Numeric, bindparam, exists, func, literal_column, select
+from sqlalchemy import Numeric, and_, bindparam, exists, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from bookapi.authors.models import Author
@@ -50,6 +50,9 @@ def linked_to(links, key, value):
     return exists().where(links.c.book_id == Book.id, links.c[key] == value)
 
 
+CATEGORY_NAMED = select(Category.id).where(
+    func.lower(Category.name) == func.lower(bindparam("category"))
+).scalar_subquery()
 BOOK_LIST = Collection(
     table=Book.__table__,
     columns=BOOK_ROW,
@@ -67,9 +70,9 @@ BOOK_LIST = Collection(
         "published_before": Filter(Book.published_date <= bindparam("published_before")),
         "author_id": Filter(linked_to(book_authors, "author_id", bindparam("author_id"))),
         "category_id": Filter(linked_to(book_categories, "category_id", bindparam("category_id"))),
-        # The name is looked up first (its unique index), so the books are found as by category_id.
-        "category": Filter(linked_to(book_categories, "category_id", select(Category.id).where(
-            func.lower(Category.name) == func.lower(bindparam("category"))).scalar_subquery())),
+        # The name is looked up first (its unique index), so the books are found as by category_id; a name no
+        # category has stops the statement before it reads a book (a one-time filter).
+        "category": Filter(and_(CATEGORY_NAMED.isnot(None), linked_to(book_categories, "category_id", CATEGORY_NAMED))),
         "min_rating": Filter(RATING >= bindparam("min_rating", type_=Numeric(3, 2))),
     },
     search=BOOK_SEARCH,

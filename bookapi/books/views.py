@@ -1,4 +1,4 @@
-from flask import g, jsonify, request, url_for
+from flask import g, jsonify, url_for
 
 from bookapi.access import public, requires_role
 from bookapi.books import bp
@@ -21,16 +21,11 @@ from bookapi.extensions import db
 from bookapi.idempotency import idempotent
 from bookapi.listing.responses import list_operation, list_response
 from bookapi.openapi import operation
-from bookapi.payloads import ACCEPT_PATCH, PATCH_TYPES, json_object
+from bookapi.payloads import PATCH_TYPES, advertise_patch, json_object
 from bookapi.resources import change, delete, message_schema, tagged
 
 
-@bp.after_request
-def advertise_patch(response):
-    view_args = request.view_args
-    if view_args and "book_id" in view_args:
-        response.headers["Accept-Patch"] = ACCEPT_PATCH
-    return response
+advertise_patch(bp, "book_id")
 
 
 @bp.get("")

@@ -4,7 +4,7 @@ from bookapi.access import login_required, public
 from bookapi.idempotency import idempotent
 from bookapi.listing.responses import list_operation, list_response
 from bookapi.openapi import operation
-from bookapi.payloads import PATCH_TYPES, json_object
+from bookapi.payloads import PATCH_TYPES, advertise_patch, json_object
 from bookapi.resources import change, delete, message_schema, read, tagged
 from bookapi.reviews import bp
 from bookapi.reviews.queries import add_review, find_book_reviews, own_review_or_404, review_row_or_404
@@ -14,6 +14,8 @@ from bookapi.reviews.schemas import (
     review_schema,
     review_update_schema,
 )
+
+advertise_patch(bp, "review_id")
 
 
 @bp.post("/reviews")
