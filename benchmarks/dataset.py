@@ -10,6 +10,8 @@ on every machine and every run. Books ``1..N`` get ids ``1..N`` (the table is tr
 - Titles take 2-6 words and descriptions 12-40 words from fixed pools; a fifth of the books have no description.
 - SELECTIVE_WORD is in the title and description of SELECTIVE_MATCHES books, evenly spread, whatever N is: a
   selective full-text search, which should cost the same at any size, as the author filter does.
+- Books are rated as reviews would rate them: 0 to 5 reviews each, averaging 2 to 5 stars (the reviews themselves
+  are not made: a book's figures are all its reads show of them).
 - Books are linked as the API links them: each to the author its byline names (one author row per distinct byline,
   as migration 0007 makes them), and to one of CATEGORIES categories, every other book to a second one too.
 - Every RARE_EVERY-th book carries RARE_WORD in its title and its description, and nothing else does: a broad
@@ -78,11 +80,11 @@ ISBN13_PREFIX_SUM = "CASE WHEN prefix = '979' THEN 39 ELSE 38 END"
 ISBN10_SUM = " + ".join(f"{11 - position} * {body_digit(position)}" for position in range(1, 10))
 
 FILL = f"""
-INSERT INTO books (title, author, isbn, isbn13, published_date, description)
+INSERT INTO books (title, author, isbn, isbn13, published_date, description, review_count, rating_total)
 SELECT title, author,
        CASE WHEN as_isbn10 THEN body || check10 ELSE prefix || body || check13 END,
        prefix || body || check13,
-       published_date, description
+       published_date, description, review_count, review_count * stars
 FROM (
     SELECT i, prefix, as_isbn10, lpad(b::text, 9, '0') AS body,
            ((10 - ({ISBN13_PREFIX_SUM} + {ISBN13_BODY_SUM}) %% 10) %% 10)::text AS check13,
@@ -98,6 +100,7 @@ FROM (
                || initcap((%(last_names)s::text[])[1 + author_no / (26 * %(first_pool)s) %% %(last_pool)s])
                AS author,
            DATE '1950-01-01' + ({unsigned_hash('i', 4)} %% 27000)::int AS published_date,
+           {unsigned_hash('i', 9)} %% 6 AS review_count, 2 + {unsigned_hash('i', 10)} %% 4 AS stars,
            CASE WHEN {unsigned_hash('i', 5)} %% 5 = 0 THEN NULL ELSE
                (SELECT upper(left(words, 1)) || substr(words, 2) FROM (
                     SELECT string_agg((%(description_words)s::text[])[

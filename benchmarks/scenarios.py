@@ -58,6 +58,48 @@ def broad_search_page(base_url, catalogue):
     return path, f"q={dataset.RARE_WORD}, in 1 book of {dataset.RARE_EVERY:,}: {described(probed(base_url, path))}"
 
 
+def first_linked(base_url, kind):
+    """The id of book 1's first author or category."""
+    status, book = http_get(base_url + "/api/v1/books/1")
+    linked = (book or {}).get(kind) if status == 200 else None
+    if not linked:
+        raise NotAvailable(f"not available yet: book 1 shows no {kind}")
+    return linked[0]["id"]
+
+
+def filtered_page(make_path, describe):
+    """A probe for a filtered first page; ``make_path(base_url)`` gives its path."""
+
+    def probe(base_url, catalogue):
+        path = make_path(base_url)
+        return path, f"{describe}: {described(probed(base_url, path))}"
+
+    return probe
+
+
+def second_page(first_probe):
+    """A probe for the page after ``first_probe``'s, by its next_cursor."""
+
+    def probe(base_url, catalogue):
+        first, _ = first_probe(base_url, catalogue)
+        body = probed(base_url, first)
+        if not body.get("next_cursor"):
+            raise NotAvailable(f"`{first}` gives no next_cursor")
+        path = f"{first}&cursor={quote(body['next_cursor'])}"
+        return path, f"the page after `{first}`: {described(probed(base_url, path))}"
+
+    return probe
+
+
+AUTHOR_ID_PAGE = filtered_page(
+    lambda base_url: f"/api/v1/books?size=20&author_id={first_linked(base_url, 'authors')}", "book 1's author")
+CATEGORY_ID_PAGE = filtered_page(
+    lambda base_url: f"/api/v1/books?size=20&category_id={first_linked(base_url, 'categories')}",
+    f"book 1's category, one of {dataset.CATEGORIES}")
+MIN_RATING_PAGE = filtered_page(lambda base_url: "/api/v1/books?size=20&min_rating=4.5&sort=-average_rating",
+                                "rated 4.5 or more, best first")
+
+
 def deep_cursor_page(base_url, catalogue):
     """The second page in descending id order: keyset pagination reaches it exactly as it reaches any depth."""
     first = "/api/v1/books?size=20&sort=-id"
@@ -81,6 +123,12 @@ SCENARIOS = (
     Scenario("page", "ceiling", "page", "/books?size=20"),
     Scenario("deep cursor page", "service", "page", probe=deep_cursor_page),
     Scenario("author filter page", "service", "page", probe=author_page),
+    Scenario("author_id page", "service", "page", probe=AUTHOR_ID_PAGE),
+    Scenario("author_id cursor page", "service", "page", probe=second_page(AUTHOR_ID_PAGE)),
+    Scenario("category_id page", "service", "page", probe=CATEGORY_ID_PAGE),
+    Scenario("category_id cursor page", "service", "page", probe=second_page(CATEGORY_ID_PAGE)),
+    Scenario("min_rating page", "service", "page", probe=MIN_RATING_PAGE),
+    Scenario("min_rating cursor page", "service", "page", probe=second_page(MIN_RATING_PAGE)),
     Scenario("selective search", "service", "page", probe=selective_search_page),
     Scenario("broad search", "service", "page", probe=broad_search_page, scales=False),
     # The figures are counted at most once per STATS_MAX_AGE (10 s), so this reads one stored row at any size.
