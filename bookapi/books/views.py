@@ -24,7 +24,6 @@ from bookapi.openapi import operation
 from bookapi.payloads import PATCH_TYPES, advertise_patch, json_object
 from bookapi.resources import change, delete, message_schema, tagged
 
-
 advertise_patch(bp, "book_id")
 
 
