@@ -1,37 +1,29 @@
 """Books with their authors, categories and ratings: links on every write, the byline made from the authors, the
 filters and sorts the links and ratings allow, and the counts the database keeps."""
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from bookapi.authors.models import Author
 from bookapi.books.models import Book, book_authors, book_categories
 from bookapi.categories.models import Category
 from bookapi.extensions import db
-from tests.factories import BookFactory, BookPayload, UserFactory
+from tests.factories import AuthorFactory, BookFactory, BookPayload, CategoryFactory, ReviewFactory
 
 BOOKS = "/api/v1/books"
 
 
-def author(name, **fields):
-    row = Author(name=name, **fields)
-    db.session.add(row)
-    db.session.commit()
-    return row
+def author(name):
+    return AuthorFactory(name=name)
 
 
 def category(name):
-    row = Category(name=name)
-    db.session.add(row)
-    db.session.commit()
-    return row
+    return CategoryFactory(name=name)
 
 
 def rate(book, *ratings):
     """Reviews of ``book`` by new readers, one per rating."""
     for rating in ratings:
-        db.session.execute(text("INSERT INTO reviews (book_id, user_id, rating) VALUES (:b, :u, :r)"),
-                           {"b": book.id, "u": UserFactory().id, "r": rating})
-    db.session.commit()
+        ReviewFactory(book_id=book.id, rating=rating)
 
 
 def link(book, authors=(), categories=()):
