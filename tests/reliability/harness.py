@@ -1,0 +1,320 @@
+"""Real processes that a reliability test owns, so that it may break them: a PostgreSQL cluster, a Redis server,
+the service under gunicorn, and a bounded load generator that records every outcome.
+
+The service runs as `make run` and the image run it (gunicorn with gunicorn.conf.py, production settings), on
+the cluster or Redis of the test, on ports nobody else uses.
+"""
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess  # nosec B404  # the test starts the servers it breaks
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+ADMIN_EMAIL = "reliability-admin@example.com"
+ADMIN_PASSWORD = "sturdy harbour lighthouse 7781"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(predicate, timeout, interval=0.1, what="condition"):
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"{what} not met within {timeout} s")
+
+
+def children_of(pid):
+    """The live processes whose parent is ``pid``, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name, in parentheses, may hold spaces: the fields after its closing parenthesis are fixed.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+class Postgres:
+    """A PostgreSQL cluster of the test's own, made by initdb from the installed server and run by pg_ctl (as the
+    ``postgres`` account when the tests run as root, which the server refuses to be)."""
+
+    def __init__(self, **settings):
+        # Not under pytest's temporary directories: those only their owner may enter, and the server runs as another.
+        self.directory = Path(tempfile.mkdtemp(prefix="bookapi-postgres-"))
+        self.data = self.directory / "data"
+        self.log = self.directory / "server.log"
+        self.port = free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self.run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        conf = {
+            "listen_addresses": "'127.0.0.1'", "port": self.port, "unix_socket_directories": f"'{self.directory}'",
+            "max_connections": 200, "shared_buffers": "'64MB'", "fsync": "on", "logging_collector": "off", **settings,
+        }
+        with open(self.data / "postgresql.auto.conf", "a") as auto:
+            auto.writelines(f"{name} = {value}\n" for name, value in conf.items())
+
+    def run(self, tool, *args):
+        argv = [str(PG_BIN / tool), *map(str, args)]
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        subprocess.run(argv, check=True, capture_output=True, timeout=120)  # nosec B603
+
+    def start(self):
+        self.run("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "start")
+
+    def stop(self, mode="fast"):
+        self.run("pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop")
+
+    def is_running(self):
+        return (self.data / "postmaster.pid").exists()
+
+    def url(self, database="bookapi"):
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def psql(self, sql, database="postgres"):
+        """One statement's rows as text lines."""
+        argv = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-XAtc", sql]
+        result = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60)  # nosec B603
+        return result.stdout.splitlines()
+
+    def cleanup(self):
+        if self.is_running():
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class Redis:
+    """A Redis server of the test's own, keeping nothing on disk."""
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.port = free_port()
+        self.process = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                "--dir", str(self.directory)]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # nosec B603
+        wait_for(self.answers, 10, what="redis answering")
+
+    def answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+class Service:
+    """bookapi served by gunicorn with the shipped gunicorn.conf.py and production settings."""
+
+    def __init__(self, directory, database_url, workers=2, **settings):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log = self.directory / "service.log"
+        self.process = None
+        self.env = {
+            key: value for key, value in os.environ.items()
+            if not key.startswith(("DATABASE_URL", "TEST_DATABASE_URL", "REDIS_URL", "PYTEST", "COV_"))
+        }
+        self.env.update({
+            "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32), "DATABASE_URL": database_url,
+            "PORT": str(self.port), "WEB_CONCURRENCY": str(workers), "FLASK_APP": "wsgi",
+        })
+        self.env.update({name: str(value) for name, value in settings.items()})
+
+    def flask(self, *args, stdin=None):
+        return subprocess.run(  # nosec B603
+            [str(BIN / "flask"), *args], cwd=ROOT, env=self.env, input=stdin, capture_output=True, text=True,
+            timeout=300, check=True,
+        )
+
+    def prepare(self):
+        """Migrate the database and open the admin account the load signs in with."""
+        self.flask("db", "upgrade")
+        self.flask("users", "create-admin", ADMIN_EMAIL, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+
+    def start(self, ready_timeout=60):
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(  # nosec B603
+                [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        wait_for(lambda: self.status("/health") == 200, ready_timeout, what="gunicorn serving /health")
+
+    def url(self, path=""):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def status(self, path, timeout=5):
+        try:
+            return request("GET", self.port, path, timeout=timeout).status
+        except OSError:
+            return None
+
+    def workers(self):
+        return children_of(self.process.pid)
+
+    def signal(self, signum):
+        os.kill(self.process.pid, signum)
+
+    def stop(self, timeout=30):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+    def log_text(self):
+        return self.log.read_text(errors="replace")
+
+    def sign_in(self):
+        """An admin's access token."""
+        response = request("POST", self.port, "/api/v1/auth/login",
+                           {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert response.status == 200, response.body
+        return response.json()["access_token"]
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict
+    body: bytes
+    elapsed: float
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(method, port, path, body=None, headers=None, timeout=10, connection=None):
+    """One HTTP request; raises OSError (a refused, reset or timed out connection) when no answer came."""
+    own = connection is None
+    connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    payload = None if body is None else json.dumps(body).encode()
+    sent_headers = {"Content-Type": "application/json"} if payload is not None else {}
+    sent_headers.update(headers or {})
+    started = time.perf_counter()
+    try:
+        connection.request(method, path, body=payload, headers=sent_headers)
+        answer = connection.getresponse()
+        content = answer.read()
+    except http.client.HTTPException as error:
+        connection.close()
+        raise ConnectionError(str(error)) from error
+    except OSError:
+        connection.close()
+        raise
+    finally:
+        if own:
+            connection.close()
+    return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, content,
+                    time.perf_counter() - started)
+
+
+@dataclass
+class Outcome:
+    started: float
+    elapsed: float
+    status: int | None
+    error: str | None = None
+    detail: dict = field(default_factory=dict)
+    sent: dict | None = None
+
+
+class Load:
+    """A bounded, closed-loop load: ``clients`` threads each send ``make_request(client, n)``'s request, one after
+    another, until stopped; every outcome is kept (status, latency, or the connection error).
+
+    ``make_request`` returns ``(method, path, body, headers)``. A thread keeps one keep-alive connection and opens
+    a new one after an error, as an HTTP client library would.
+    """
+
+    def __init__(self, port, make_request, clients=4, timeout=10, pause=0.0):
+        self.port, self.make_request, self.clients = port, make_request, clients
+        self.timeout, self.pause = timeout, pause
+        self.outcomes = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = []
+
+    def run_client(self, client):
+        connection, n = None, 0
+        while not self.stopping.is_set():
+            method, path, body, headers = self.make_request(client, n)
+            n += 1
+            connection = connection or http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            started = time.perf_counter()
+            try:
+                response = request(method, self.port, path, body, headers, connection=connection)
+                outcome = Outcome(started, response.elapsed, response.status, sent=body,
+                                  detail={"headers": response.headers, "body": response.body})
+            except OSError as error:
+                connection = None
+                outcome = Outcome(started, time.perf_counter() - started, None, type(error).__name__, sent=body)
+            with self.lock:
+                self.outcomes.append(outcome)
+            if self.pause:
+                self.stopping.wait(self.pause)
+
+    def __enter__(self):
+        self.threads = [threading.Thread(target=self.run_client, args=(c,), daemon=True) for c in range(self.clients)]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(self.timeout + 5)
+
+    def statuses(self):
+        with self.lock:
+            return Counter(o.status if o.status is not None else o.error for o in self.outcomes)
+
+    def since(self, moment):
+        with self.lock:
+            return [o for o in self.outcomes if o.started >= moment]
+
+
+def p99(outcomes):
+    latencies = sorted(o.elapsed for o in outcomes)
+    return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None
