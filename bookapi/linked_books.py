@@ -141,13 +141,26 @@ class LinkedItems:
         return resources.tagged(self.represent(item), self.schema, 201, {"Location": location})
 
     def change(self, item_id, changes):
+        if "name" in changes:
+            self.lock_books(item_id)
         with self.names_checked(changes):
             return resources.change(self.get_or_404(item_id, for_update=True), changes, self.schema, self.represent)
 
     def delete(self, item_id, refuse=None):
         """Delete the item unless ``refuse(item)`` raises (see ``resources.delete``)."""
+        self.lock_books(item_id)
         return resources.delete(self.get_or_404(item_id, for_update=True), self.schema,
                                 f"{self.noun} deleted successfully", self.represent, refuse)
+
+    def lock_books(self, item_id):
+        """Lock the item's books before the item, when a write of the item rewrites them (its name in their
+        references, migration 0009): a write of a book locks the book, then what it links to, and taking the two in
+        the same order keeps a rename and a relink from deadlocking."""
+        links = self.link_key.table
+        db.session.execute(
+            select(Book.id).where(Book.id.in_(select(links.c.book_id).where(self.link_key == item_id)))
+            .order_by(Book.id).with_for_update()
+        )
 
     def names_checked(self, data):
         if self.unique_name is None or "name" not in data:

@@ -2,6 +2,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Column,
@@ -82,6 +83,11 @@ class Book(db.Model):
     average_rating: Mapped[Decimal | None] = mapped_column(Numeric(3, 2), Computed(AVERAGE_RATING, persisted=True))
     # The search document lives in the table for its index, but no book needs to load it.
     search_vector: Unmapped[str | None] = unmapped_column(TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True))
+    # The references to the book's authors and categories as its representation shows them (``[{id, name}]``), so
+    # that reads take them with the row. Triggers on the links and on the names keep them (migration 0009); writes
+    # go through the relationships below.
+    author_refs: Unmapped[list] = unmapped_column(JSON, server_default=text("'[]'::json"), nullable=False)
+    category_refs: Unmapped[list] = unmapped_column(JSON, server_default=text("'[]'::json"), nullable=False)
 
     # Read-only views of the links, which books/links.py writes (their order and counts are its business): first
     # author first, categories by name.

@@ -1,45 +1,24 @@
-"""The statements of book reads: a book's representation as one row (its links and ratings included, in the
-same round trip), the lookups, and the books' list declared for the list machinery."""
+"""The statements of book reads: a book's representation as one row (its links and ratings included), the
+lookups, and the books' list declared for the list machinery."""
 from sqlalchemy import Numeric, and_, bindparam, exists, func, literal_column, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from bookapi.authors.models import Author
 from bookapi.books.models import Book, book_authors, book_categories
 from bookapi.books.search import BOOK_SEARCH
 from bookapi.categories.models import Category
 from bookapi.isbn import to_isbn13
 from bookapi.listing.collection import Collection, Filter, contains
 
-EMPTY_JSON_ARRAY = literal_column("'[]'::json")
-
-
-def references(model, links, key, book_id, *order):
-    """The linked ``model`` rows of the book ``book_id`` as a JSON array of ``{id, name}`` in ``order``: a
-    correlated subquery that reads the links' primary key index and the linked rows' primary key."""
-    reference = func.json_build_object(literal_column("'id'"), model.id, literal_column("'name'"), model.name)
-    return func.coalesce(
-        select(func.json_agg(aggregate_order_by(reference, *order)))
-        .select_from(links.join(model, model.id == links.c[key]))
-        .where(links.c.book_id == book_id)
-        .scalar_subquery(),
-        EMPTY_JSON_ARRAY,
-    )
-
-
-def book_links(book_id):
-    """The authors and categories of the book ``book_id``, as the columns of its representation."""
-    return [
-        references(Author, book_authors, "author_id", book_id, book_authors.c.position).label("authors"),
-        references(Category, book_categories, "category_id", book_id, Category.name, Category.id).label("categories"),
-    ]
-
-
-# Hot reads select these columns as plain rows; mapped objects are for writes.
-BOOK_ROW = [column for column in Book.__table__.c if column.name not in ("search_vector", "rating_total")]
-BOOK_COLUMNS = [*BOOK_ROW, *book_links(Book.id)]
-BOOK_BY_ID = select(*BOOK_COLUMNS).where(Book.id == bindparam("book_id"))
-BOOK_BY_ISBN13 = select(*BOOK_COLUMNS).where(Book.isbn13 == bindparam("isbn13"))
-BOOKS_BY_IDS = select(*BOOK_COLUMNS).where(Book.id == func.any(bindparam("ids")))
+# Hot reads select these columns as plain rows; mapped objects are for writes. The authors and categories come
+# with the row (migration 0009).
+BOOK_ROW = [
+    *(column for column in Book.__table__.c if column.name not in ("search_vector", "rating_total", "author_refs",
+                                                                   "category_refs")),
+    Book.__table__.c.author_refs.label("authors"),
+    Book.__table__.c.category_refs.label("categories"),
+]
+BOOK_BY_ID = select(*BOOK_ROW).where(Book.id == bindparam("book_id"))
+BOOK_BY_ISBN13 = select(*BOOK_ROW).where(Book.isbn13 == bindparam("isbn13"))
+BOOKS_BY_IDS = select(*BOOK_ROW).where(Book.id == func.any(bindparam("ids")))
 # Unrated books sort (and are filtered) as 0, by the index on this expression: a null would compare as nothing.
 RATING = func.coalesce(Book.average_rating, literal_column("0"))
 
@@ -56,7 +35,6 @@ CATEGORY_NAMED = select(Category.id).where(
 BOOK_LIST = Collection(
     table=Book.__table__,
     columns=BOOK_ROW,
-    details=book_links,
     sort_keys={
         "title": Book.title, "author": Book.author, "published_date": Book.published_date,
         "created_at": Book.created_at, "average_rating": RATING,

@@ -108,9 +108,7 @@ class Collection:
     no index orders the filtered rows by the tiebreak, it only breaks ties); ``default_sort`` (``-name`` for
     descending) is the order of a list that names no sort, the tiebreak ascending unless given; ``filters``
     (argument: Filter) narrow it, and a ``search`` ranks it (in rank order when unsorted, so it declares no default
-    sort). ``details(key)``, if given, gives the columns read per row of a page once it is cut (correlated
-    subqueries on the row's ``key``, its tiebreak), so that rows an offset skips never compute them. Counts count
-    the tiebreak of the matching rows; the estimate of the whole table is the planner's (pg_class).
+    sort). Counts count the tiebreak of the matching rows; the estimate of the whole table is the planner's (pg_class).
     ``cursor_scope`` (up to 16 bytes; the table's name unless given) keeps one collection's cursors from passing
     for another's."""
 
@@ -119,7 +117,6 @@ class Collection:
     sort_keys: dict
     filters: dict = field(default_factory=dict)
     search: Search | None = None
-    details: Callable | None = None
     tiebreak: str = "id"
     cursor_scope: bytes | None = None
     default_sort: tuple = ()

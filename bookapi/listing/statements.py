@@ -115,7 +115,7 @@ def page_statement(collection, conditions, sort, walk, counted):
         statement = statement.offset(OFFSET)
     if counted:
         statement = with_count(statement, collection, conditions)
-    return with_details(statement, collection, keys)
+    return statement
 
 
 def with_count(statement, collection, conditions):
@@ -128,12 +128,3 @@ def with_count(statement, collection, conditions):
     return statement.add_columns(
         case((uncounted, None), else_=count).label("capped_total"), collection.estimate.label("table_estimate")
     )
-
-
-def with_details(statement, collection, keys):
-    """The page ``statement`` cuts, with the collection's details of each of its rows, in the page's order."""
-    if collection.details is None:
-        return statement
-    page = statement.subquery("page")
-    ordered = [page.c[key.label].desc() if key.descending else page.c[key.label].asc() for key in keys]
-    return select(page, *collection.details(page.c[collection.tiebreak])).order_by(*ordered)
