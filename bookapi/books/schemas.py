@@ -33,6 +33,20 @@ class NamedRefSchema(RecordSchema):
     name = fields.String()
 
 
+class References(fields.List):
+    """A book's authors or categories, ``[{id, name}]``. A read has them as the database stores them with the book
+    (migration 0009), already in that shape, and writes them as they are; a write's answer has the mapped rows,
+    dumped by ``NamedRefSchema``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Nested(NamedRefSchema), dump_only=True, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value and isinstance(value[0], dict):
+            return value
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class BookSchema(RecordSchema):
     id = fields.Integer(dump_only=True)
     title = Text(required=True, validate=NAME, metadata={"description": NAME_RULES})
@@ -55,12 +69,8 @@ class BookSchema(RecordSchema):
                           "unknown id, and nothing is stored.")
     category_ids = link_ids(f"The book's categories (up to {MAX_LINKS}); replaces the set. 404 for unknown ids, and "
                             "nothing is stored.")
-    authors = fields.List(fields.Nested(NamedRefSchema), dump_only=True, metadata={
-        "description": "The linked authors, first author first.",
-    })
-    categories = fields.List(fields.Nested(NamedRefSchema), dump_only=True, metadata={
-        "description": "The linked categories, by name.",
-    })
+    authors = References(metadata={"description": "The linked authors, first author first."})
+    categories = References(metadata={"description": "The linked categories, by name."})
     average_rating = fields.Float(dump_only=True, allow_none=True, metadata={
         "description": "The mean rating of the book's reviews, to two decimals; null without reviews.",
     })
