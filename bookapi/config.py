@@ -68,6 +68,9 @@ class Config:
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1_000)
     LIST_MAX_OFFSET = env_int("LIST_MAX_OFFSET", 10_000)
+    # Seconds a worker keeps the planner's estimate of a table's rows (the total of an unfiltered list too long to
+    # count) before it reads it again.
+    LIST_ESTIMATE_MAX_AGE = env_int("LIST_ESTIMATE_MAX_AGE", 10)
     RETRY_AFTER_SECONDS = env_int("RETRY_AFTER_SECONDS", 5)
     REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
     # Seconds a request's Idempotency-Key is remembered (a retry within them replays the first answer).
@@ -114,6 +117,8 @@ class TestingConfig(Config):
     TESTING = True
     # Tests that are about limits turn them on in an app of their own.
     RATELIMIT_ENABLED = False
+    # Tests empty and fill tables from one to the next: every list reads the table's estimate afresh.
+    LIST_ESTIMATE_MAX_AGE = 0
     SECRET_KEY = os.environ.get("SECRET_KEY") or "testing-only-not-a-secret"
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL") or Config.SQLALCHEMY_DATABASE_URI)
 

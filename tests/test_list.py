@@ -65,6 +65,26 @@ def test_list_books_of_a_large_table_trusts_the_planner_until_it_learns_otherwis
     assert (current["total"], current["total_is_estimate"]) == (2, False)
 
 
+def test_list_books_keeps_a_large_tables_estimate_for_its_max_age(client, app, monkeypatch):
+    monkeypatch.setitem(app.config, "LIST_COUNT_CAP", 3)
+    books = BookFactory.create_batch(45)
+    db.session.execute(text("ANALYZE books"))
+    db.session.commit()
+    first = client.get(BOOKS).get_json()
+    monkeypatch.setitem(app.config, "LIST_ESTIMATE_MAX_AGE", 3600)
+    db.session.execute(delete(Book).where(Book.id.in_([book.id for book in books[2:]])))
+    db.session.execute(text("ANALYZE books"))
+    db.session.commit()
+
+    kept = client.get(BOOKS).get_json()
+    monkeypatch.setitem(app.config, "LIST_ESTIMATE_MAX_AGE", 0)
+    read_again = client.get(BOOKS).get_json()
+
+    assert (first["total"], first["total_is_estimate"]) == (45, True)
+    assert (kept["total"], kept["total_is_estimate"], len(kept["items"])) == (45, True, 2)
+    assert (read_again["total"], read_again["total_is_estimate"]) == (2, False)
+
+
 def test_list_books_of_a_never_analysed_table_estimates_total(client, app, monkeypatch):
     monkeypatch.setitem(app.config, "LIST_COUNT_CAP", 3)
     BookFactory.create_batch(45)

@@ -3,13 +3,26 @@
 A list query runs the prebuilt statements of listing/statements.py: it is a statement and the parameters to run it
 with, ``(statement, parameters)``, rather than a bare ``Select``.
 """
+import time
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from bookapi import reads
 from bookapi.listing.cursors import decode_cursor, encode_cursor, query_fingerprint
-from bookapi.listing.statements import capped_count, matching_statement, page_statement, position_parameters, sort_keys
+from bookapi.listing.statements import (
+    TRUSTED_ESTIMATE_FACTOR,
+    capped_count,
+    matching_statement,
+    page_statement,
+    position_parameters,
+    sort_keys,
+)
+
+# Where an app keeps when each collection's table estimate was last read, and what it was:
+# {collection: (monotonic time, estimate)}.
+TABLE_ESTIMATES = "bookapi.listing.table_estimates"
 
 
 @dataclass
@@ -25,6 +38,28 @@ class Page:
     @property
     def pages(self):
         return -(-self.total // self.size) if self.page is not None else None
+
+
+def table_estimate(collection):
+    """The planner's estimate of the rows of ``collection``'s table (None before it is first analysed), read again
+    once it is older than LIST_ESTIMATE_MAX_AGE seconds. Only VACUUM and ANALYZE move it, so reading it for every
+    page would be wasted: an unfiltered page whose table is too large to count need not ask for it at all, and its
+    statement is planned without the count it would not run."""
+    now, kept = time.monotonic(), current_app.extensions.setdefault(TABLE_ESTIMATES, {})
+    read_at, estimate = kept.get(collection, (None, None))
+    if read_at is None or now - read_at >= current_app.config["LIST_ESTIMATE_MAX_AGE"]:
+        estimate = reads.execute(select(collection.estimate)).scalar()
+        kept[collection] = (now, estimate)
+    return estimate
+
+
+def trusted_estimate(collection, conditions, cap):
+    """The table's estimate when an unfiltered list reports it rather than counting (see TRUSTED_ESTIMATE_FACTOR);
+    else None."""
+    if conditions:
+        return None
+    estimate = table_estimate(collection)
+    return estimate if estimate is not None and estimate > (cap + 1) * TRUSTED_ESTIMATE_FACTOR else None
 
 
 def settle_count(counted, cap, estimate):
@@ -119,7 +154,8 @@ def find_page(collection, args, count_cap):
     """One page of the rows of ``collection`` that ``args`` select, by offset page or by cursor."""
     cursor = decode_cursor(args["cursor"], collection.max_cursor_length) if "cursor" in args else None
     query, size, exact = list_query(collection, args, cursor), args["size"], args["count"] == "exact"
-    keys, capped_at = query.keys, None if exact else count_cap
+    estimate = None if exact else trusted_estimate(collection, query.conditions, count_cap)
+    keys, capped_at = query.keys, None if exact or estimate is not None else count_cap
     if cursor:
         direction, page_number = cursor.direction, None
         statement, parameters = query.rows_from(direction, cursor.position(keys, query.fingerprint), size, capped_at)
@@ -130,7 +166,9 @@ def find_page(collection, args, count_cap):
     if not found:
         query.refuse_unbounded_search()
 
-    if exact or not found:
+    if estimate is not None:
+        total, is_estimate = estimate, True
+    elif exact or not found:
         total, is_estimate = query.count(count_cap, exact)
     else:
         estimate = found[0].get("table_estimate")
