@@ -258,6 +258,7 @@ class Outcome:
     error: str | None = None
     detail: dict = field(default_factory=dict)
     sent: dict | None = None
+    path: str | None = None
 
 
 class Load:
@@ -285,11 +286,12 @@ class Load:
             started = time.perf_counter()
             try:
                 response = request(method, self.port, path, body, headers, connection=connection)
-                outcome = Outcome(started, response.elapsed, response.status, sent=body,
+                outcome = Outcome(started, response.elapsed, response.status, sent=body, path=path,
                                   detail={"headers": response.headers, "body": response.body})
             except OSError as error:
                 connection = None
-                outcome = Outcome(started, time.perf_counter() - started, None, type(error).__name__, sent=body)
+                outcome = Outcome(started, time.perf_counter() - started, None, type(error).__name__, sent=body,
+                                  path=path)
             with self.lock:
                 self.outcomes.append(outcome)
             if self.pause:
