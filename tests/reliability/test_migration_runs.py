@@ -1,5 +1,5 @@
 """Migrations run once, from the boot step: two `flask db upgrade` at once (two containers booting) both succeed
-and apply each migration once; a re-run changes nothing; the served app never migrates."""
+and apply each migration once, the second finding nothing to do as a re-run does; the served app never migrates."""
 import subprocess  # nosec B404  # the test runs the commands a container runs
 import tempfile
 
@@ -22,14 +22,19 @@ def upgrade(service):
 
 def sessions_waiting_on_locks(postgres):
     return int(postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bookapi'"
-                             " AND wait_event_type = 'Lock'", "bookapi")[0])
+                             " AND wait_event_type = 'Lock'", "fresh")[0])
+
+
+def empty_database(postgres):
+    postgres.psql("CREATE DATABASE fresh")
+    return postgres.url("fresh")
 
 
 def test_two_upgrades_at_once_both_succeed_and_migrate_once(postgres):
-    service = Service(tempfile.mkdtemp(), postgres.url())
+    service = Service(tempfile.mkdtemp(), empty_database(postgres))
     # Both upgrades are held at their first read of the version table, so that they surely overlap: without a lock
     # of their own both would then apply every migration, and one would fail.
-    holder = psycopg2.connect(postgres.url())
+    holder = psycopg2.connect(service.env["DATABASE_URL"])
     holder.cursor().execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
     holder.commit()
     holder.cursor().execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
@@ -40,17 +45,13 @@ def test_two_upgrades_at_once_both_succeed_and_migrate_once(postgres):
     outputs = [process.communicate(timeout=120)[0] for process in (first, second)]
 
     assert [first.returncode, second.returncode] == [0, 0], outputs
-    assert postgres.psql("SELECT version_num FROM alembic_version", "bookapi") == [HEAD]
+    assert postgres.psql("SELECT version_num FROM alembic_version", "fresh") == [HEAD]
+    # The one that waited ran as a re-run does, once the other had finished: it found nothing to do.
     assert sorted(output.count("Running upgrade") for output in outputs) == [0, len(MIGRATIONS)]
-
-    again = upgrade(service)
-    output = again.communicate(timeout=120)[0]
-    assert (again.returncode, output.count("Running upgrade")) == (0, 0)
-    assert postgres.psql("SELECT version_num FROM alembic_version", "bookapi") == [HEAD]
 
 
 def test_served_app_never_migrates(postgres):
-    service = Service(tempfile.mkdtemp(), postgres.url())
+    service = Service(tempfile.mkdtemp(), empty_database(postgres))
     service.start()
     try:
         statuses = [service.status(path) for path in ("/health/ready", "/api/v1/books", "/health/ready")]
@@ -59,4 +60,4 @@ def test_served_app_never_migrates(postgres):
 
     assert statuses[0] == 200
     assert postgres.psql("SELECT to_regclass('alembic_version') IS NULL, to_regclass('books') IS NULL",
-                         "bookapi") == ["t|t"]
+                         "fresh") == ["t|t"]

@@ -26,10 +26,11 @@ def test_restart_under_writes_loses_no_acknowledged_write(postgres, serve, mode)
     service = serve(postgres.url(), RATELIMIT_WRITES="100000/minute")
     token = service.sign_in()
 
-    with Load(service.port, writer(token), clients=4, timeout=15, pause=0.05) as load:
-        load.stopping.wait(2)
-        postgres.stop(mode)
+    # Each failed write is retried afterwards, one at a time: the pause keeps their number (and the test) small.
+    with Load(service.port, writer(token), clients=4, timeout=15, pause=0.2) as load:
         load.stopping.wait(1.5)
+        postgres.stop(mode)
+        load.stopping.wait(0.5)
         postgres.start()
         back = time.perf_counter()
         wait_for(lambda: any(o.status == 201 for o in load.since(back)), 10, what="a write acknowledged")
