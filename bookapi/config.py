@@ -40,6 +40,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     # Any one statement's limit, and what a request's reads may spend together (see reads.py).
     DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000)
+    # A transaction left open (a worker killed or stuck between statements) would hold its locks and its connection
+    # slot for good: PostgreSQL ends the session past this.
+    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS = env_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000)
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_size": env_int("DB_POOL_SIZE", 10),
         "max_overflow": env_int("DB_MAX_OVERFLOW", 20),
@@ -51,10 +54,15 @@ class Config:
         # JSON columns (a book's authors and categories on every read) parsed by orjson, several times json's speed.
         "json_deserializer": orjson.loads,
         "connect_args": {
-            "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
+            # A database that does not answer (a host gone, packets dropped) fails a request within this, as a 503.
+            "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3),
             # A name search (`q` on authors and categories) finds names with a part at least 0.5 like it (pg_trgm's
             # word similarity; its default, 0.6, misses a transposition such as "tolkein").
-            "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c pg_trgm.word_similarity_threshold=0.5",
+            "options": (
+                f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+                f" -c idle_in_transaction_session_timeout={DB_IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+                " -c pg_trgm.word_similarity_threshold=0.5"
+            ),
             "application_name": "bookapi",
         },
     }

@@ -6,6 +6,7 @@ app's own, after every blueprint is registered. Authenticated writes are also li
 and move back to Redis once it answers again. Answers on limited routes carry the IETF ``RateLimit-Policy`` and
 ``RateLimit`` headers (draft-ietf-httpapi-ratelimit-headers).
 """
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from bookapi.access import access_of
+from bookapi.extensions import db
 
 EXTENSION = "bookapi.limits"
 # The endpoints whose views name limits of their own (``rate_limited``), reads included.
@@ -86,6 +88,19 @@ def limited(limiter, view, name):
     )(view)
 
 
+def database_released(view):
+    """``view``, its limits checked only once the request's transaction so far (the authentication's read) has
+    ended: the check may wait on Redis, and a connection must not sit out of the pool, idle in a transaction,
+    meanwhile. The account read stays loaded (the session keeps objects on commit)."""
+
+    @functools.wraps(view)
+    def run(**kwargs):
+        db.session.commit()
+        return view(**kwargs)
+
+    return run
+
+
 def unlimited_read():
     """Whether this request is a read (GET, HEAD, OPTIONS) of a view that names no limits of its own: the limits
     apply to writes and to the routes that name them, and this lets the hot reads skip the limiter's work."""
@@ -135,9 +150,10 @@ def init_app(app):
         endpoint for endpoint, view in app.view_functions.items() if getattr(view, "rate_limits", ())
     }
     for endpoint, view in list(app.view_functions.items()):
-        for name in policies_of(view, methods.get(endpoint, ())):
+        names = policies_of(view, methods.get(endpoint, ()))
+        for name in names:
             view = limited(limiter, view, name)
-        app.view_functions[endpoint] = view
+        app.view_functions[endpoint] = database_released(view) if names else view
     limiter.request_filter(unlimited_read)
     app.extensions[EXTENSION] = limiter
     app.after_request(advertise)

@@ -69,13 +69,16 @@ class AccessLog:
         # The objects behind Flask's proxies, looked up once rather than on every attribute.
         current, context = request._get_current_object(), g._get_current_object()
         took = (time.perf_counter() - context.request_started) * 1000
-        rule, user, method, status = current.url_rule, context.get("user"), current.method, response.status_code
+        # The account from its token, not from g.user: a rollback (a database outage's) has expired that row, and
+        # reading its id again would query the database from a log line.
+        rule, claims = current.url_rule, context.get("token_claims")
+        method, status = current.method, response.status_code
         sent = 0 if method == "HEAD" or status in BODILESS_STATUSES or status < 200 else response.content_length
         stream = sys.stdout
         stream.write(
             f"{self.timestamp(time.time())} INFO [{context.request_id}] {ACCESS_LOGGER}: method={method} "
             f"route={rule.rule if rule else '-'} status={status} duration_ms={took:.2f} "
-            f"bytes={'-' if sent is None else sent} user={'-' if user is None else user.id} "
+            f"bytes={'-' if sent is None else sent} user={'-' if claims is None else claims['sub']} "
             f"client={current.remote_addr or '-'}\n"
         )
         stream.flush()

@@ -2,6 +2,7 @@
 import threading
 
 import pytest
+from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -124,3 +125,12 @@ def test_requests_that_share_an_app_context_have_a_budget_each(budget_app):
         for _ in range(2):
             with budget_app.test_request_context():
                 reads.execute(text("SELECT pg_sleep(0.6)"))
+
+
+@pytest.mark.parametrize("engine", [lambda: db.engine, lambda: current_app.extensions[reads.EXTENSION]])
+def test_every_session_is_bounded_by_statement_and_idle_transaction_timeouts(app, engine):
+    with app.app_context(), engine().connect() as connection:
+        settings = [connection.exec_driver_sql(f"SHOW {name}").scalar()
+                    for name in ("statement_timeout", "idle_in_transaction_session_timeout")]
+
+    assert settings == ["5s", "10s"]

@@ -4,11 +4,24 @@ import pytest
 from tests.reliability.harness import Postgres, Redis, Service
 
 
-@pytest.fixture
-def postgres():
+@pytest.fixture(scope="session")
+def prepared_cluster(tmp_path_factory):
+    """A stopped cluster whose ``bookapi`` database is migrated and holds the admin account; each test's cluster is
+    a copy, which saves it initdb, the migrations and an import of the app."""
     cluster = Postgres()
     cluster.start()
     cluster.psql("CREATE DATABASE bookapi")
+    Service(tmp_path_factory.mktemp("template"), cluster.url()).prepare()
+    cluster.stop()
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture
+def postgres(prepared_cluster):
+    """A cluster of the test's own whose ``bookapi`` database is ready to serve (``serve`` prepares nothing)."""
+    cluster = Postgres(template=prepared_cluster)
+    cluster.start()
     yield cluster
     cluster.cleanup()
 
