@@ -65,13 +65,21 @@ def prepared_template(tmp_path_factory):
 def database(prepared_template):
     """A fresh copy of the prepared database (serve it with ``prepare=False``), for tests that break gunicorn
     or nginx rather than PostgreSQL; dropped after the test."""
+    with copied_database(prepared_template) as url:
+        yield url
+
+
+@contextmanager
+def copied_database(template):
     base = os.environ["TEST_DATABASE_URL"]
     name = f"bookapi_rel_{secrets.token_hex(4)}"
     with admin_connection(base) as admin:
-        admin.execute(f"CREATE DATABASE {name} TEMPLATE {prepared_template}")
-    yield database_server_url(base, name)
-    with admin_connection(base) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        yield database_server_url(base, name)
+    finally:
+        with admin_connection(base) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @contextmanager

@@ -71,6 +71,7 @@ def test_hup_twice_under_load_fails_no_request(database, serve):
         after_second = time.perf_counter()
         load.stopping.wait(1)
 
+    print(f"two HUPs: {load.statuses()}")
     assert set(load.statuses()) == {200}, load.statuses()
     # The workers forked after each HUP, from the master's already imported app, served too.
     assert len(load.since(after_second)) > 0
@@ -95,6 +96,8 @@ def test_term_finishes_the_request_in_progress_and_refuses_new_connections(datab
     slow.join(30)
     service.process.wait(30)
 
+    print(f"TERM: refused after {refused_after:.2f} s; the request in progress: "
+          f"{slow.response and slow.response.status} after {slow.elapsed:.1f} s")
     assert slow.response is not None, slow.error
     assert slow.response.status == 200
     assert slow.elapsed < 20  # GUNICORN_GRACEFUL_TIMEOUT
@@ -117,6 +120,7 @@ def test_worker_killed_is_replaced_losing_at_most_its_own_request(database, serv
         load.stopping.wait(1)
 
     failed = [o for o in load.outcomes if o.status != 200]
+    print(f"-9: {load.statuses()}")
     assert len(failed) <= 1, load.statuses()
     assert {o.status for o in load.since(replaced_at)} == {200}
 
@@ -138,6 +142,8 @@ def test_worker_stuck_past_the_timeout_is_replaced(database, serve):
     with Load(service.port, books, clients=2) as load:
         load.stopping.wait(1)
 
+    print(f"stuck: {stuck.error!r} after {stuck.elapsed:.1f} s; workers {workers} -> {after}; "
+          f"then {load.statuses()}")
     assert health_while_stuck == 200
     # Its worker was killed: the connection closed with no answer, after the timeout and long before the lock went.
     assert stuck.response is None and isinstance(stuck.error, ConnectionError), stuck.error
