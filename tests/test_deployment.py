@@ -498,10 +498,24 @@ def test_compose_redis_is_redis_7_with_healthcheck(compose):
     assert "redis-cli ping" in healthcheck_command(redis)
 
 
-def test_compose_api_builds_here_and_publishes_8000(compose):
+def test_compose_api_builds_here_and_runs_several_replicas_that_publish_nothing(compose):
     api = compose["services"]["api"]
     assert api["build"] == "."
-    assert "8000:8000" in api["ports"]
+    assert api["deploy"]["replicas"] >= 2
+    assert "ports" not in api
+
+
+def test_compose_nginx_alone_publishes_8000_and_runs_the_shipped_config(compose):
+    nginx = compose["services"]["nginx"]
+    published = [name for name, service in compose["services"].items() if "ports" in service]
+    assert published == ["nginx"]
+    assert "8000:8080" in nginx["ports"]
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
+    assert nginx["depends_on"]["api"]["condition"] == "service_healthy"
+
+
+def test_compose_api_trusts_the_one_proxy_in_front(compose):
+    assert str(environment(compose["services"]["api"])["TRUSTED_PROXY_COUNT"]) == "1"
 
 
 def test_compose_api_database_url_matches_db_service(compose):

@@ -7,6 +7,8 @@ the cluster or Redis of the test, on ports nobody else uses.
 import http.client
 import json
 import os
+import queue
+import re
 import secrets
 import shutil
 import signal
@@ -18,6 +20,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg2
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -350,3 +354,201 @@ class Load:
 def p99(outcomes):
     latencies = sorted(o.elapsed for o in outcomes)
     return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None
+
+
+def database_server_url(database_url, database):
+    """``database_url`` pointing at another database of the same server."""
+    return database_url.rsplit("/", 1)[0] + "/" + database
+
+
+class TableLock:
+    """A transaction of the test's own holding ``LOCK TABLE ... IN ACCESS EXCLUSIVE MODE``: every statement of the
+    service that touches the table waits in PostgreSQL, as behind a long migration, until ``release``."""
+
+    def __init__(self, database_url, table):
+        self.database_url = database_url
+        self.connection = psycopg2.connect(database_url)
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+
+    def waiting(self):
+        """How many of the service's statements wait for a lock."""
+        with psycopg2.connect(self.database_url) as observer, observer.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bookapi' "
+                           "AND wait_event_type = 'Lock'")
+            count = cursor.fetchone()[0]
+        observer.close()
+        return count
+
+    def release(self):
+        if not self.connection.closed:
+            self.connection.rollback()
+            self.connection.close()
+
+
+NGINX_CONFIG = ROOT / "deploy" / "nginx.conf"
+NGINX_TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def render_nginx_config(text, port, upstream_ports, directory):
+    """deploy/nginx.conf with the test's listen port, upstream servers (each with the shipped server's
+    parameters) and temporary directories in place of the container's; nothing else changes."""
+    def once(pattern, replacement, text):
+        rendered, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+        assert count == 1, f"deploy/nginx.conf should have exactly one line matching {pattern!r}"
+        return rendered
+
+    text = once(r"^(\s*)listen 8080;$", rf"\g<1>listen 127.0.0.1:{port};", text)
+    text = once(r"^(\s*)server api:8000( [^;]*)?;$",
+                lambda m: "\n".join(f"{m[1]}server 127.0.0.1:{p}{m[2] or ''};" for p in upstream_ports), text)
+    paths = "".join(f"\n    {kind}_temp_path {directory / kind};" for kind in NGINX_TEMP_PATHS)
+    return once(r"^http \{$", "http {" + paths, text)
+
+
+class Nginx:
+    """The Debian package's nginx running deploy/nginx.conf in front of ``upstream_ports``, on a port, prefix,
+    pid file and temporary directories of its own, in the foreground (never the system's nginx)."""
+
+    def __init__(self, upstream_ports):
+        self.binary = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
+        assert self.binary, "nginx is not installed (apt-get install nginx; .ci/run does)"
+        # Not under pytest's temporary directories: nginx's workers run as another account when the tests are root.
+        self.directory = Path(tempfile.mkdtemp(prefix="bookapi-nginx-"))
+        self.directory.chmod(0o755)
+        self.port = free_port()
+        self.config = self.directory / "nginx.conf"
+        self.config.write_text(render_nginx_config(NGINX_CONFIG.read_text(), self.port, upstream_ports,
+                                                   self.directory))
+        self.log = self.directory / "nginx.log"
+        self.process = None
+
+    def argv(self, *args):
+        return [self.binary, "-p", str(self.directory), "-c", str(self.config), "-e", "stderr",
+                "-g", f"daemon off; pid {self.directory / 'nginx.pid'};", *args]
+
+    def check(self):
+        """``nginx -t`` on the rendered file: its exit status and what it said."""
+        result = subprocess.run(self.argv("-t"), capture_output=True, text=True, timeout=30)  # nosec B603
+        return result.returncode, result.stderr
+
+    def start(self):
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT)  # nosec B603
+        wait_for(lambda: request_status(self.port, "/health") == 200, 20, what="nginx passing /health through")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def log_text(self):
+        return self.log.read_text(errors="replace")
+
+
+def request_status(port, path, timeout=5):
+    try:
+        return request("GET", port, path, timeout=timeout).status
+    except OSError:
+        return None
+
+
+class SlowClients:
+    """``count`` connections that each send one request a byte a second, from one thread; ``open()`` tells how
+    many the server has not closed yet."""
+
+    REQUEST = b"GET /api/v1/books?size=5 HTTP/1.1\r\nHost: bookapi\r\nUser-Agent: slow-client\r\n\r\n"
+
+    def __init__(self, port, count):
+        self.port, self.count = port, count
+        self.sockets = []
+        self.closed = set()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.trickle, daemon=True)
+
+    def trickle(self):
+        sent = 0
+        while not self.stopping.wait(1) and sent < len(self.REQUEST):
+            for index, connection in enumerate(self.sockets):
+                if index in self.closed:
+                    continue
+                try:
+                    connection.sendall(self.REQUEST[sent:sent + 1])
+                except OSError:
+                    self.closed.add(index)
+            sent += 1
+
+    def open(self):
+        return len(self.sockets) - len(self.closed)
+
+    def __enter__(self):
+        for _ in range(self.count):
+            self.sockets.append(socket.create_connection(("127.0.0.1", self.port), timeout=5))
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(5)
+        for connection in self.sockets:
+            connection.close()
+
+
+class OpenLoad:
+    """An open-loop load: ``rate`` requests a second for ``seconds``, each started when it is due whatever the
+    earlier ones did, by a pool of ``max_outstanding`` threads. A request due while every thread waits for an
+    answer is counted in ``unsent``, never queued, so the generator stays bounded and never turns into a closed
+    loop. A request's latency counts from when it was due."""
+
+    def __init__(self, port, make_request, rate, seconds, max_outstanding=200, timeout=30):
+        self.port, self.make_request = port, make_request
+        self.rate, self.seconds, self.max_outstanding, self.timeout = rate, seconds, max_outstanding, timeout
+        self.outcomes = []
+        self.unsent = 0
+        self.lock = threading.Lock()
+
+    def run(self):
+        jobs = queue.SimpleQueue()
+        free = threading.Semaphore(self.max_outstanding)
+        threads = [threading.Thread(target=self.send, args=(jobs, free), daemon=True)
+                   for _ in range(self.max_outstanding)]
+        for thread in threads:
+            thread.start()
+        start = time.perf_counter()
+        for n in range(int(self.rate * self.seconds)):
+            due = start + n / self.rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if free.acquire(blocking=False):
+                jobs.put((due, n))
+            else:
+                self.unsent += 1
+        for _ in threads:
+            jobs.put(None)
+        for thread in threads:
+            thread.join(self.timeout + 5)
+        return self
+
+    def send(self, jobs, free):
+        connection = None
+        while (job := jobs.get()) is not None:
+            due, n = job
+            method, path, body, headers = self.make_request(0, n)
+            connection = connection or http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            try:
+                response = request(method, self.port, path, body, headers, connection=connection)
+                outcome = Outcome(due, time.perf_counter() - due, response.status)
+            except OSError as error:
+                connection = None
+                outcome = Outcome(due, time.perf_counter() - due, None, type(error).__name__)
+            with self.lock:
+                self.outcomes.append(outcome)
+            free.release()
+
+    def statuses(self):
+        return Counter(o.status if o.status is not None else o.error for o in self.outcomes)
