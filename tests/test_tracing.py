@@ -130,7 +130,8 @@ def test_answer_names_its_span_in_traceresponse(traced_app, spans):
 
 
 def test_log_events_of_a_request_carry_its_trace_id(traced_app, spans, capsys):
-    response = traced_app.test_client().get("/api/v1/books/999", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    traceparent = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+    response = traced_app.test_client().get("/api/v1/books/999", headers=traceparent)
 
     assert response.status_code == 404
     (event,) = [event for event in logged_events(capsys) if event["logger"] == "bookapi.access"]
@@ -190,4 +191,3 @@ def test_traces_are_wanted_when_the_otel_variables_ask(monkeypatch, environ, wan
         monkeypatch.setenv(name, value)
 
     assert traces_wanted() is wanted
-
