@@ -121,11 +121,13 @@ class AccessLog:
     ``slow_ms``, a warning with the time its SQL statements took (see bookapi.statement_hooks)."""
 
     def __init__(self, log_format, level, every, slow_ms):
-        processors = [structlog.processors.add_log_level, timestamper(), renderer(log_format)]
-        self.log = structlog.wrap_logger(
-            StandardOutput(), processors=processors, context_class=dict,
+        log = structlog.wrap_logger(
+            StandardOutput(), processors=[timestamper(), renderer(log_format)], context_class=dict,
             wrapper_class=structlog.make_filtering_bound_logger(level),
-        ).bind(logger=ACCESS_LOGGER)
+        )
+        # The level bound once per logger, rather than added to every event by a processor.
+        self.requests = log.bind(logger=ACCESS_LOGGER, level="info")
+        self.slow = log.bind(logger=ACCESS_LOGGER, level="warning")
         self.every, self.slow_ms = every, slow_ms
 
     def __call__(self, response):
@@ -147,9 +149,9 @@ class AccessLog:
             event["db_ms"] = round(context.get("db_seconds", 0.0) * 1000, 2)
             event["db_statements"] = context.get("db_statements", 0)
         if self.every:
-            self.log.info("request", **event)
+            self.requests.info("request", **event)
         if slow:
-            self.log.warning("slow request", **event)
+            self.slow.warning("slow request", **event)
         return response
 
 
