@@ -5,6 +5,11 @@ import os
 import signal
 import socket
 
+from gunicorn import glogging
+
+from bookapi import logs, tracing
+from bookapi.config import from_environment
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
@@ -19,8 +24,8 @@ max_requests_jitter = 1_000
 # checks). New code then needs a restart of the master, not a HUP; off for --reload, which can only pick up
 # changed code in workers that import it themselves.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() in ("1", "true", "yes")
-# The app writes one access line per request itself (ACCESS_LOG), with the request id, the route and the account, for
-# a fraction of what gunicorn's costs; GUNICORN_ACCESS_LOG=- adds gunicorn's own line on stdout as well.
+# The app writes one access event per request itself (ACCESS_LOG), with the request id, the route and the account,
+# for a fraction of what gunicorn's costs; GUNICORN_ACCESS_LOG=- adds gunicorn's own on stdout as well.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
@@ -69,3 +74,30 @@ def refuse_connections_on_term(server):
         queue_term(signum, frame)
 
     signal.signal(signal.SIGTERM, stop_listening)
+
+
+
+class Logger(glogging.Logger):
+    """gunicorn's own lines, and its access lines when GUNICORN_ACCESS_LOG asks for them, rendered as the app's
+    (LOG_FORMAT). Only the formatters change: gunicorn still builds its access line only when it is asked for."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        formatter = logs.formatter(from_environment().LOG_FORMAT)
+        for handler in [*self.error_log.handlers, *self.access_log.handlers]:
+            handler.setFormatter(formatter)
+
+
+logger_class = Logger
+
+
+def post_fork(server, worker):
+    """Traces are set up in each worker, never in the master: the span processor's thread and the exporter's
+    connections would not survive the fork."""
+    if from_environment().TRACING:
+        tracing.setup(worker.app.wsgi())
+
+
+def worker_exit(server, worker):
+    """The spans still buffered leave with the worker."""
+    tracing.shutdown(getattr(worker, "wsgi", None))

@@ -27,7 +27,9 @@ def create_app(config_class=None):
         reads,
         reviews,
         security,
+        statement_hooks,
         stats,
+        tracing,
         users,
     )
     from bookapi.accounts.cli import users_cli
@@ -47,6 +49,7 @@ def create_app(config_class=None):
     access.init_app(app)
     db.init_app(app)
     reads.init_app(app)
+    statement_hooks.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     security.init_app(app)
 
@@ -60,4 +63,5 @@ def create_app(config_class=None):
     app.cli.add_command(users_cli)
     docs.init_app(app)
     limits.init_app(app)
+    tracing.init_app(app)
     return app

@@ -32,6 +32,16 @@ def env_bool(name, default):
     return os.environ.get(name, str(default)).lower() in ("1", "true", "yes", "on")
 
 
+def traces_wanted():
+    """Whether the standard OpenTelemetry variables ask for traces to be exported (and the SDK is not disabled)."""
+    if env_bool("OTEL_SDK_DISABLED", False):
+        return False
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter != "none"
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
 class Config:
     SERVICE_NAME = "bookapi"
     # Unset in development: a random key is generated once and kept here (see use_generated_secret_key).
@@ -71,8 +81,14 @@ class Config:
     TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
     STRICT_TRANSPORT_SECURITY = None
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
-    # One line per request (bookapi/logs.py), in place of gunicorn's access log.
+    # Readable lines in a terminal; production defaults to one JSON object per line (bookapi/logs.py).
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "console").lower()
+    # One event per request (bookapi/logs.py), in place of gunicorn's access log.
     ACCESS_LOG = env_bool("ACCESS_LOG", True)
+    # A request slower than this logs a warning with its database time; 0 turns that (and the timing) off.
+    SLOW_REQUEST_MS = env_int("SLOW_REQUEST_MS", 500)
+    # OpenTelemetry traces, when the standard OTEL_* variables ask for an exporter (bookapi/tracing.py).
+    TRACING = traces_wanted()
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1_000)
     LIST_MAX_OFFSET = env_int("LIST_MAX_OFFSET", 10_000)
@@ -117,6 +133,10 @@ class Config:
             raise RuntimeError("TRUSTED_PROXY_COUNT must be 0 or more")
         if cls.IDEMPOTENCY_KEY_TTL < 1:
             raise RuntimeError("IDEMPOTENCY_KEY_TTL must be 1 second or more")
+        if cls.LOG_FORMAT not in ("json", "console"):
+            raise RuntimeError(f"LOG_FORMAT must be json or console, not {cls.LOG_FORMAT!r}")
+        if cls.SLOW_REQUEST_MS < 0:
+            raise RuntimeError("SLOW_REQUEST_MS must be 0 (off) or more")
         if cls.STATS_MAX_AGE < 0:
             raise RuntimeError("STATS_MAX_AGE must be 0 seconds or more")
 
@@ -132,6 +152,8 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    # Log collectors read JSON without guessing where a line's fields begin and end.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").lower()
     # Production is served over HTTPS only: browsers refuse plain HTTP to this host for a year after a visit.
     STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 

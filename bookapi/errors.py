@@ -101,7 +101,8 @@ def handle_transaction_conflict(error):
 
 def handle_database_unavailable(error):
     db.session.rollback()
-    log.error("database unavailable: %s", error)
+    # A 5xx: the one event of it carries the stack (its SQL, never its bound values: hide_parameters).
+    log.error("database unavailable", exc_info=error)
     seconds = current_app.config["RETRY_AFTER_SECONDS"]
     return problem(503, "The database is unavailable or too slow; try again shortly.", {"Retry-After": str(seconds)})
 

@@ -1,31 +1,103 @@
-"""Request ids, log lines that carry them, and one access line per request."""
+"""Structured logs (structlog): one JSON object per line in production, readable lines in a terminal.
+
+Two paths lead to the same renderer. The app's and its libraries' ``logging`` records (gunicorn's too, through
+gunicorn.conf.py's logger class) are rendered by the root handler's ``ProcessorFormatter``. The access event, the
+one event every request writes, goes through a structlog logger of its own that skips ``logging`` altogether:
+building, filtering and handling a ``LogRecord`` costs several times what rendering the event does.
+"""
 import logging
 import os
 import re
 import sys
 import time
 
-from flask import g, has_request_context, request
+import orjson
+import structlog
+from flask import g, has_app_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
-# ASCII only: the id goes into log lines and back out in a header, where other letters are mangled or refused.
+# ASCII only: the id goes into log lines, back out in a header and into SQL comments, so no letter of it may be
+# mangled, close a comment or be taken for a placeholder.
 ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+LOG_FORMATS = ("json", "console")
 ACCESS_LOGGER = "bookapi.access"
 # Responses whose body the server leaves out, whatever the response object holds (RFC 9110 §6.4.1).
 BODILESS_STATUSES = frozenset({204, 304})
+# Set by bookapi.tracing while traces are on: the current trace id, for every event to carry.
+current_trace_id = None
 
 
-class RequestIdFilter(logging.Filter):
-    def filter(self, record):
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
-        return True
+def json_dumps(event, **options):
+    return orjson.dumps(event, default=str).decode()
 
 
-def configure_logging(level):
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+def renderer(log_format):
+    if log_format == "json":
+        return structlog.processors.JSONRenderer(serializer=json_dumps)
+    # A plain traceback: structlog's richer ones print each frame's local variables, a password among them.
+    return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), timestamp_key="time",
+                                         exception_formatter=structlog.dev.plain_traceback)
+
+
+def timestamper():
+    return structlog.processors.TimeStamper(fmt="iso", utc=True, key="time")
+
+
+def add_request_context(logger, method_name, event_dict):
+    """The request id (and trace id) of the request a record was logged in, if any."""
+    if has_app_context() and "request_id" not in event_dict:
+        request_id = g.get("request_id")
+        if request_id is not None:
+            event_dict["request_id"] = request_id
+    if current_trace_id is not None and "trace_id" not in event_dict:
+        current = current_trace_id()
+        if current is not None:
+            event_dict["trace_id"] = current
+    return event_dict
+
+
+def formatter(log_format):
+    """The ``logging`` formatter that renders records as the access events are rendered."""
+    finish = [structlog.processors.format_exc_info] if log_format == "json" else []
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            timestamper(),
+            add_request_context,
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *finish, renderer(log_format)],
+        # Other handlers of the same record (pytest's, say) still see its exception.
+        keep_exc_info=True,
+    )
+
+
+class StandardError(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a line is written, not as it was when logging was configured."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+class StandardOutput:
+    """Where the access events go: ``sys.stdout`` as it is when each is written, one line each, flushed."""
+
+    def msg(self, line):
+        stream = sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
+
+    info = warning = msg
+
+
+def configure_logging(level, log_format):
+    handler = StandardError()
+    handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -45,50 +117,54 @@ def echo_request_id(response):
 
 
 class AccessLog:
-    """One line per request on standard output: request id, method, route template, status, duration, body bytes
-    sent, the signed-in account and the client's address, in the layout of the other log lines.
+    """After each request: the access event (when ``every`` request is logged) and, for a request slower than
+    ``slow_ms``, a warning with the time its SQL statements took (see bookapi.statement_hooks)."""
 
-    Written straight to the stream rather than through ``logging``: building, filtering and formatting a
-    ``LogRecord`` costs several times what writing the line does, on every request. ``configure_logging``'s level
-    still applies: the line is INFO, and ``init_app`` leaves it out when INFO is not logged.
-    """
-
-    def __init__(self):
-        self.second = (None, "")
-
-    def timestamp(self, now):
-        """``logging``'s ``asctime`` (local time, milliseconds after a comma), formatted once a second."""
-        second, stamp = self.second
-        if int(now) != second:
-            # One tuple, replaced whole, so that threads never pair a second with another second's text.
-            second, stamp = int(now), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(now)))
-            self.second = (second, stamp)
-        return f"{stamp},{int((now - second) * 1000):03d}"
+    def __init__(self, log_format, level, every, slow_ms):
+        log = structlog.wrap_logger(
+            StandardOutput(), processors=[timestamper(), renderer(log_format)], context_class=dict,
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+        )
+        # The level bound once per logger, rather than added to every event by a processor.
+        self.requests = log.bind(logger=ACCESS_LOGGER, level="info")
+        self.slow = log.bind(logger=ACCESS_LOGGER, level="warning")
+        self.every, self.slow_ms = every, slow_ms
 
     def __call__(self, response):
         # The objects behind Flask's proxies, looked up once rather than on every attribute.
         current, context = request._get_current_object(), g._get_current_object()
         took = (time.perf_counter() - context.request_started) * 1000
+        slow = self.slow_ms and took > self.slow_ms
+        if not (self.every or slow):
+            return response
         # The account from its token, not from g.user: a rollback (a database outage's) has expired that row, and
         # reading its id again would query the database from a log line.
         rule, claims = current.url_rule, context.get("token_claims")
         method, status = current.method, response.status_code
         sent = 0 if method == "HEAD" or status in BODILESS_STATUSES or status < 200 else response.content_length
-        stream = sys.stdout
-        stream.write(
-            f"{self.timestamp(time.time())} INFO [{context.request_id}] {ACCESS_LOGGER}: method={method} "
-            f"route={rule.rule if rule else '-'} status={status} duration_ms={took:.2f} "
-            f"bytes={'-' if sent is None else sent} user={'-' if claims is None else claims['sub']} "
-            f"client={current.remote_addr or '-'}\n"
-        )
-        stream.flush()
+        event = {"request_id": context.request_id, "method": method, "route": rule.rule if rule else None,
+                 "status": status, "duration_ms": round(took, 2), "bytes": sent, "client": current.remote_addr}
+        if claims is not None:
+            event["user_id"] = claims["sub"]
+        if current_trace_id is not None:
+            event["trace_id"] = current_trace_id()
+        if self.slow_ms:
+            event["db_ms"] = round(context.get("db_seconds", 0.0) * 1000, 2)
+            event["db_statements"] = context.get("db_statements", 0)
+        if self.every:
+            self.requests.info("request", **event)
+        if slow:
+            self.slow.warning("slow request", **event)
         return response
 
 
 def init_app(app):
-    configure_logging(app.config["LOG_LEVEL"])
-    # After-request functions run last-registered first: the access line goes out after every other one has run.
-    if app.config["ACCESS_LOG"] and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
-        app.after_request(AccessLog())
+    level, log_format = logging.getLevelName(app.config["LOG_LEVEL"]), app.config["LOG_FORMAT"]
+    configure_logging(level, log_format)
+    every = app.config["ACCESS_LOG"] and level <= logging.INFO
+    slow_ms = app.config["SLOW_REQUEST_MS"] if level <= logging.WARNING else 0
+    # After-request functions run last-registered first: the access event goes out after every other one has run.
+    if every or slow_ms:
+        app.after_request(AccessLog(log_format, level, every, slow_ms))
     app.before_request(assign_request_id)
     app.after_request(echo_request_id)

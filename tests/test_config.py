@@ -124,7 +124,7 @@ def test_development_logs_that_it_generated_a_key(development, capsys):
     create_app(development)
 
     (line,) = [line for line in capsys.readouterr().err.splitlines() if "SECRET_KEY" in line]
-    assert "WARNING" in line
+    assert "[warning  ]" in line
     assert f"generated a random key and kept it in {development.GENERATED_SECRET_KEY_FILE}" in line
 
 

