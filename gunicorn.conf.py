@@ -2,6 +2,9 @@
 import gc
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
@@ -28,7 +31,55 @@ limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
+metrics_enabled = os.environ.get("METRICS_ENABLED", "true").lower() in ("1", "true", "yes", "on")
+metrics_port = int(os.environ.get("METRICS_PORT", "9464"))
+metrics_bind = os.environ.get("METRICS_BIND", "127.0.0.1")
+# The workers write their metrics to files here and the master serves their sum. It must be set before the app is
+# imported (prometheus_client picks its storage then) and hold no files of an earlier run, whose dead workers'
+# gauges would be added in.
+owned_metrics_dir = None
+if metrics_enabled:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        for leftover in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            leftover.unlink()
+    else:
+        owned_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bookapi-metrics-")
+
+
+def serve_metrics(server):
+    """The workers' metrics, summed, and the master's process metrics (its start time tells restarts), on a
+    listener of their own: the public port never serves them."""
+    from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    ProcessCollector(registry=registry)
+    try:
+        start_http_server(metrics_port, addr=metrics_bind, registry=registry)
+    except OSError as error:
+        # The API still serves; Prometheus sees the target down, which is what its alert is for.
+        server.log.error("Metrics cannot be served on %s:%s: %s", metrics_bind, metrics_port, error)
+        return
+    server.log.info("Metrics served on http://%s:%s/metrics", metrics_bind, metrics_port)
+
+
 def when_ready(server):
     """Before the first fork: what the import built lives as long as the workers do, so their garbage collector
     need not walk it again and again."""
+    if metrics_enabled:
+        serve_metrics(server)
     gc.freeze()
+
+
+def child_exit(server, worker):
+    """A worker's gauges (in flight, pool) leave the sums with it; its counters stay, as totals do."""
+    if metrics_enabled:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if owned_metrics_dir:
+        shutil.rmtree(owned_metrics_dir, ignore_errors=True)

@@ -24,6 +24,7 @@ def create_app(config_class=None):
         health,
         limits,
         logs,
+        metrics,
         reads,
         reviews,
         security,
@@ -47,6 +48,8 @@ def create_app(config_class=None):
     access.init_app(app)
     db.init_app(app)
     reads.init_app(app)
+    with app.app_context():
+        metrics.init_app(app, {"orm": db.engine, "reads": app.extensions[reads.EXTENSION]})
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     security.init_app(app)
 

@@ -62,6 +62,8 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
     # One line per request (bookapi/logs.py), in place of gunicorn's access log.
     ACCESS_LOG = env_bool("ACCESS_LOG", True)
+    # Prometheus metrics (bookapi/metrics.py), served by gunicorn's master on METRICS_BIND:METRICS_PORT.
+    METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1_000)
     LIST_MAX_OFFSET = env_int("LIST_MAX_OFFSET", 10_000)

@@ -1,0 +1,198 @@
+"""Prometheus metrics of the service: requests, the database pools and queries, limits, tokens, replays, Redis.
+
+The metrics live in each gunicorn worker and are written to files under PROMETHEUS_MULTIPROC_DIR, which gunicorn's
+master reads and serves on a listener of its own (METRICS_BIND:METRICS_PORT, see gunicorn.conf.py): never a route
+of the public app. Without that directory (tests, the flask command) they stay in the process's memory.
+
+What a request pays is kept to a few writes: the labelled children of a route, method and status class are looked
+up once per process and kept, and the pools' gauges move on checkout and checkin only.
+"""
+import logging
+import os
+import shutil
+import subprocess  # nosec B404  # one fixed git command, for the revision of a source checkout
+import time
+from functools import cache
+from pathlib import Path
+
+from flask import current_app, request
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import event
+
+from bookapi import __version__
+
+EXTENSION = "bookapi.metrics"
+STARTED = "bookapi.metrics.started"
+CHILDREN = "bookapi.metrics.children"
+ROOT = Path(__file__).resolve().parent.parent
+# Any other method would be a label value of the caller's choosing, and a new series for each.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+# No route matched (a 404, or a 405 before any rule): one label value, not the raw path.
+UNMATCHED = "(unmatched)"
+# From a millisecond (a lookup) to the gunicorn timeout's order of magnitude.
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+# Flask-Limiter's own words when its storage (Redis) fails: it then falls back to memory, or lets the request pass.
+STORAGE_FAILURES = ("Rate limit storage unreachable", "Failed to ")
+
+REQUESTS = Counter(
+    "bookapi_http_requests", "HTTP requests answered, by route template, method and status class.",
+    ["route", "method", "status_class"],
+)
+REQUEST_SECONDS = Histogram(
+    "bookapi_http_request_duration_seconds", "Time from the request reaching the app to its response being built.",
+    ["route", "method", "status_class"], buckets=REQUEST_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "bookapi_http_requests_in_flight", "Requests being handled now, over every live worker.",
+    multiprocess_mode="livesum",
+)
+POOL_CHECKED_OUT = Gauge(
+    "bookapi_db_pool_checked_out", "Database connections checked out of the pools now, over every live worker.",
+    ["pool"], multiprocess_mode="livesum",
+)
+POOL_OVERFLOW = Gauge(
+    "bookapi_db_pool_overflow", "Connections open beyond DB_POOL_SIZE (as of each worker's last checkout).",
+    ["pool"], multiprocess_mode="livesum",
+)
+POOL_CAPACITY = Gauge(
+    "bookapi_db_pool_capacity", "Connections the pools may hold (DB_POOL_SIZE + DB_MAX_OVERFLOW), over every live "
+    "worker that has connected.", ["pool"], multiprocess_mode="livesum",
+)
+QUERY_SECONDS = Histogram(
+    "bookapi_db_query_duration_seconds", "Time PostgreSQL statements take, from the driver's call to its return.",
+    ["pool"], buckets=QUERY_BUCKETS,
+)
+RATE_LIMITED = Counter("bookapi_rate_limit_rejections", "Requests refused with 429, by limit.", ["limit"])
+REFRESH_REUSE = Counter(
+    "bookapi_refresh_token_reuse_detections", "Refresh tokens presented a second time (their family is revoked).",
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "bookapi_idempotent_replays", "Requests answered from a stored Idempotency-Key outcome instead of running again.",
+)
+REDIS_ERRORS = Counter(
+    "bookapi_redis_errors", "Failures to reach or use Redis, by what was being done.", ["operation"],
+)
+BUILD_INFO = Gauge(
+    "bookapi_build_info", "Always 1; the labels name the version and git revision running.",
+    ["version", "revision"], multiprocess_mode="max",
+)
+
+
+class InFlight:
+    """WSGI middleware: counts the request in flight for as long as the app holds it, and starts its clock."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        IN_FLIGHT.inc()
+        environ[STARTED] = time.perf_counter()
+        try:
+            return self.wsgi_app(environ, start_response)
+        finally:
+            IN_FLIGHT.dec()
+
+
+def children_of(route, method, status):
+    """The request counter's and histogram's children for these labels, made once per process."""
+    cache_ = current_app.extensions[CHILDREN]
+    key = (route, method, status // 100)
+    found = cache_.get(key)
+    if found is None:
+        labels = (route or UNMATCHED, method if method in METHODS else "other", STATUS_CLASSES[key[2] - 1])
+        found = cache_[key] = (REQUESTS.labels(*labels), REQUEST_SECONDS.labels(*labels))
+    return found
+
+
+def record_request(response):
+    current = request._get_current_object()
+    rule, method = current.url_rule, current.method
+    if method not in METHODS:
+        method = "other"
+    count, seconds = children_of(rule.rule if rule else None, method, response.status_code)
+    count.inc()
+    seconds.observe(time.perf_counter() - current.environ[STARTED])
+    return response
+
+
+def instrument_engine(engine, pool, capacity):
+    """Query time and pool gauges of one engine (``pool`` names it in the labels)."""
+    seconds, checked_out = QUERY_SECONDS.labels(pool), POOL_CHECKED_OUT.labels(pool)
+    overflow, reported = POOL_OVERFLOW.labels(pool), [0]
+
+    def query_starts(conn, cursor, statement, parameters, context, executemany):
+        context.bookapi_query_started = time.perf_counter()
+
+    def query_ends(conn, cursor, statement, parameters, context, executemany):
+        seconds.observe(time.perf_counter() - context.bookapi_query_started)
+
+    def checkout(dbapi_connection, record, proxy):
+        checked_out.inc()
+        # A write only when it changed: overflow moves when the pool opens or closes a connection, rarely.
+        now = max(0, engine.pool.overflow())
+        if now != reported[0]:
+            reported[0] = now
+            overflow.set(now)
+
+    def first_connect(dbapi_connection, record):
+        # In the worker: the app opens no connection before gunicorn forks.
+        POOL_CAPACITY.labels(pool).set(capacity)
+
+    event.listen(engine, "before_cursor_execute", query_starts)
+    event.listen(engine, "after_cursor_execute", query_ends)
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", lambda dbapi_connection, record: checked_out.dec())
+    event.listen(engine.pool, "first_connect", first_connect)
+
+
+class LimiterStorageFailures(logging.Filter):
+    """Counts Flask-Limiter's reports of a failing storage: it catches Redis errors itself and only logs them.
+
+    The limiter's logger is opened to warnings so that they are counted whatever LOG_LEVEL is; this filter then
+    drops what LOG_LEVEL would not have logged.
+    """
+
+    def filter(self, record):
+        if record.levelno >= logging.WARNING and str(record.msg).startswith(STORAGE_FAILURES):
+            REDIS_ERRORS.labels("rate_limit").inc()
+        return record.levelno >= logging.getLogger().getEffectiveLevel()
+
+
+def count_limiter_storage_failures(limiter_logger):
+    if not any(isinstance(existing, LimiterStorageFailures) for existing in limiter_logger.filters):
+        limiter_logger.addFilter(LimiterStorageFailures())
+    limiter_logger.setLevel(min(limiter_logger.getEffectiveLevel(), logging.WARNING))
+
+
+@cache
+def git_revision():
+    """GIT_REVISION (the image's build argument), else the checkout's HEAD, else "unknown"."""
+    revision = os.environ.get("GIT_REVISION")
+    if revision:
+        return revision
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        return "unknown"
+    try:
+        found = subprocess.run(  # nosec B603  # fixed arguments, no shell
+            [git, "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return found.stdout.strip() if found.returncode == 0 and found.stdout.strip() else "unknown"
+
+
+def init_app(app, engines):
+    """Instrument the app's requests and ``engines`` ({pool label: engine}); nothing when METRICS_ENABLED is off."""
+    if not app.config["METRICS_ENABLED"]:
+        return
+    BUILD_INFO.labels(__version__, git_revision()).set(1)
+    app.extensions[CHILDREN] = {}
+    app.wsgi_app = InFlight(app.wsgi_app)
+    app.after_request(record_request)
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    capacity = options.get("pool_size", 5) + max(0, options.get("max_overflow", 10))
+    for pool, engine in engines.items():
+        instrument_engine(engine, pool, capacity)
