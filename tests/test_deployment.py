@@ -500,7 +500,7 @@ def test_compose_redis_is_redis_7_with_healthcheck(compose):
 
 def test_compose_api_builds_here_and_publishes_8000(compose):
     api = compose["services"]["api"]
-    assert api["build"] == "."
+    assert api["build"]["context"] == "."
     assert "8000:8000" in api["ports"]
 
 
