@@ -34,16 +34,28 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 metrics_enabled = os.environ.get("METRICS_ENABLED", "true").lower() in ("1", "true", "yes", "on")
 metrics_port = int(os.environ.get("METRICS_PORT", "9464"))
 metrics_bind = os.environ.get("METRICS_BIND", "127.0.0.1")
-# The workers write their metrics to files here and the master serves their sum. It must be set before the app is
-# imported (prometheus_client picks its storage then) and hold no files of an earlier run, whose dead workers'
-# gauges would be added in.
-owned_metrics_dir = None
-if metrics_enabled:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        for leftover in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+
+
+def prepare_metrics_directory():
+    """Where the workers write their metrics for the master to add up: PROMETHEUS_MULTIPROC_DIR, or a private
+    directory made here. Set before the app is imported (prometheus_client picks its storage then), and emptied of
+    an earlier run's files, whose dead workers' gauges would be added in. gunicorn reads this file again on HUP,
+    while the workers write there: a marker naming this master tells that the directory is ready."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    marker = f".bookapi-master-{os.getpid()}"
+    if directory and Path(directory, marker).exists():
+        return
+    if directory:
+        for leftover in [*Path(directory).glob("*.db"), *Path(directory).glob(".bookapi-master-*")]:
             leftover.unlink()
+        Path(directory, marker).write_text("given")
     else:
-        owned_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bookapi-metrics-")
+        directory = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bookapi-metrics-")
+        Path(directory, marker).write_text("made")
+
+
+if metrics_enabled:
+    prepare_metrics_directory()
 
 
 def serve_metrics(server):
@@ -81,5 +93,12 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if owned_metrics_dir:
-        shutil.rmtree(owned_metrics_dir, ignore_errors=True)
+    """The private metrics directory goes; a given one stays, for the next start to empty."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    marker = Path(directory, f".bookapi-master-{os.getpid()}") if directory else None
+    if marker is None or not marker.exists():
+        return
+    if marker.read_text() == "made":
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        marker.unlink()

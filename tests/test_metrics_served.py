@@ -229,9 +229,16 @@ GUNICORN_CONFIG_RUN = """
 import os, pathlib, runpy, sys
 config = runpy.run_path("gunicorn.conf.py")
 directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-print(directory, directory is not None and sorted(p.name for p in pathlib.Path(directory).iterdir()))
+def listing():
+    return sorted(p.name for p in pathlib.Path(directory).iterdir() if not p.name.startswith(".bookapi-master-"))
+print(directory, directory is not None and listing())
+if directory is not None:
+    # A worker's file, then gunicorn reading its config again, as on HUP: the file stays.
+    pathlib.Path(directory, "counter_4242.db").write_bytes(b"\\0" * 8)
+    runpy.run_path("gunicorn.conf.py")
+    print(os.environ["PROMETHEUS_MULTIPROC_DIR"] == directory and listing())
 config["on_exit"](None)
-print(directory is not None and pathlib.Path(directory).exists())
+print(directory is not None and pathlib.Path(directory).exists() and listing())
 """
 
 
@@ -244,10 +251,11 @@ def run_gunicorn_config(**settings):
 
 
 def test_gunicorn_config_makes_a_private_metrics_directory_and_removes_it_on_exit():
-    made, removed = run_gunicorn_config()
+    made, reread, removed = run_gunicorn_config()
     directory, _, listing = made.partition(" ")
 
     assert Path(directory).name.startswith("bookapi-metrics-") and listing == "[]"
+    assert reread == "['counter_4242.db']"
     assert removed == "False"
     assert not Path(directory).exists()
 
@@ -256,11 +264,13 @@ def test_gunicorn_config_empties_a_given_metrics_directory_of_an_earlier_run_and
     (tmp_path / "gauge_livesum_12345.db").write_bytes(b"\0" * 8)
     (tmp_path / "README").write_text("not ours")
 
-    made, kept = run_gunicorn_config(PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    made, reread, kept = run_gunicorn_config(PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
 
     assert made == f"{tmp_path} ['README']"
-    assert kept == "True"
+    assert reread == "['README', 'counter_4242.db']"
+    assert kept == "['README', 'counter_4242.db']"
+    assert [path.name for path in tmp_path.glob(".bookapi-master-*")] == []
 
 
 def test_gunicorn_config_with_metrics_disabled_sets_no_metrics_directory():
-    assert run_gunicorn_config(METRICS_ENABLED="false")[0] == "None False"
+    assert run_gunicorn_config(METRICS_ENABLED="false") == ["None False", "False"]
