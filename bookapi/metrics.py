@@ -5,7 +5,8 @@ master reads and serves on a listener of its own (METRICS_BIND:METRICS_PORT, see
 of the public app. Without that directory (tests, the flask command) they stay in the process's memory.
 
 What a request pays is kept to a few writes: the labelled children of a route, method and status class are looked
-up once per process and kept, and the pools' gauges move on checkout and checkin only.
+up once per process and kept, the request is counted by its latency histogram (whose ``_count`` is the request
+count) rather than by a counter as well, and the pools' gauges move on checkout and checkin only.
 """
 import logging
 import os
@@ -15,33 +16,27 @@ import time
 from functools import cache
 from pathlib import Path
 
-from flask import current_app, request
+from flask import request
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import event
 
 from bookapi import __version__
 
-EXTENSION = "bookapi.metrics"
-STARTED = "bookapi.metrics.started"
-CHILDREN = "bookapi.metrics.children"
 ROOT = Path(__file__).resolve().parent.parent
-# Any other method would be a label value of the caller's choosing, and a new series for each.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 # No route matched (a 404, or a 405 before any rule): one label value, not the raw path.
 UNMATCHED = "(unmatched)"
+ROUTE = "bookapi.metrics.route"
 # From a millisecond (a lookup) to the gunicorn timeout's order of magnitude.
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # Flask-Limiter's own words when its storage (Redis) fails: it then falls back to memory, or lets the request pass.
 STORAGE_FAILURES = ("Rate limit storage unreachable", "Failed to ")
 
-REQUESTS = Counter(
-    "bookapi_http_requests", "HTTP requests answered, by route template, method and status class.",
-    ["route", "method", "status_class"],
-)
 REQUEST_SECONDS = Histogram(
-    "bookapi_http_request_duration_seconds", "Time from the request reaching the app to its response being built.",
+    "bookapi_http_request_duration_seconds", "Requests answered (its _count) and the time from each reaching the app "
+    "to its response being built, by route template, method and status class.",
     ["route", "method", "status_class"], buckets=REQUEST_BUCKETS,
 )
 IN_FLIGHT = Gauge(
@@ -80,53 +75,77 @@ BUILD_INFO = Gauge(
 )
 
 
-class InFlight:
-    """WSGI middleware: counts the request in flight for as long as the app holds it, and starts its clock."""
+class RequestMetrics:
+    """WSGI middleware around the Flask app: the request in flight while the app holds it, then its latency under
+    its route template (which ``keep_route`` leaves in the environ), method and status class.
+
+    Middleware rather than Flask hooks, so that the count and the time take in every hook and the teardown, and a
+    request the app raised out of still leaves the in-flight gauge.
+    """
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
+        self.children = {}
 
     def __call__(self, environ, start_response):
         IN_FLIGHT.inc()
-        environ[STARTED] = time.perf_counter()
+        started, statuses = time.perf_counter(), []
+
+        def keep_status(status, headers, exc_info=None):
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
         try:
-            return self.wsgi_app(environ, start_response)
+            return self.wsgi_app(environ, keep_status)
         finally:
             IN_FLIGHT.dec()
+            rule = environ.get(ROUTE)
+            # No status: the app raised instead of answering (a server answers that with a 500).
+            status = int(statuses[-1][:3]) if statuses else 500
+            method = environ["REQUEST_METHOD"]
+            # Any other method is of the caller's choosing: one label value for them all, and one entry below.
+            self.histogram(rule.rule if rule else None, method if method in METHODS else "other", status).observe(
+                time.perf_counter() - started
+            )
+
+    def histogram(self, route, method, status):
+        """The latency histogram's child for these labels, made once per process."""
+        key = (route, method, status // 100)
+        found = self.children.get(key)
+        if found is None:
+            found = self.children[key] = REQUEST_SECONDS.labels(route or UNMATCHED, method, STATUS_CLASSES[key[2] - 1])
+        return found
 
 
-def children_of(route, method, status):
-    """The request counter's and histogram's children for these labels, made once per process."""
-    cache_ = current_app.extensions[CHILDREN]
-    key = (route, method, status // 100)
-    found = cache_.get(key)
-    if found is None:
-        labels = (route or UNMATCHED, method if method in METHODS else "other", STATUS_CLASSES[key[2] - 1])
-        found = cache_[key] = (REQUESTS.labels(*labels), REQUEST_SECONDS.labels(*labels))
-    return found
-
-
-def record_request(response):
+def keep_route(response):
+    """After each request, the matched rule, for RequestMetrics: Flask's request is gone by the time it looks."""
     current = request._get_current_object()
-    rule, method = current.url_rule, current.method
-    if method not in METHODS:
-        method = "other"
-    count, seconds = children_of(rule.rule if rule else None, method, response.status_code)
-    count.inc()
-    seconds.observe(time.perf_counter() - current.environ[STARTED])
+    current.environ[ROUTE] = current.url_rule
     return response
+
+
+def timed(seconds, run):
+    """A dialect ``do_execute``-style listener that runs the statement itself, as ``run`` does, and times it.
+
+    The dialect's events, not the connection's: listening on a connection's (or the engine's) cursor events sends
+    every statement down SQLAlchemy's slower path, which builds the joined listeners anew at each event point.
+    """
+
+    def execute(cursor, statement, *rest):
+        started = time.perf_counter()
+        try:
+            run(cursor, statement, *rest)
+        finally:
+            seconds.observe(time.perf_counter() - started)
+        return True  # executed: the dialect is not to run it again
+
+    return execute
 
 
 def instrument_engine(engine, pool, capacity):
     """Query time and pool gauges of one engine (``pool`` names it in the labels)."""
     seconds, checked_out = QUERY_SECONDS.labels(pool), POOL_CHECKED_OUT.labels(pool)
-    overflow, reported = POOL_OVERFLOW.labels(pool), [0]
-
-    def query_starts(conn, cursor, statement, parameters, context, executemany):
-        context.bookapi_query_started = time.perf_counter()
-
-    def query_ends(conn, cursor, statement, parameters, context, executemany):
-        seconds.observe(time.perf_counter() - context.bookapi_query_started)
+    overflow, reported, dialect = POOL_OVERFLOW.labels(pool), [0], engine.dialect
 
     def checkout(dbapi_connection, record, proxy):
         checked_out.inc()
@@ -140,8 +159,9 @@ def instrument_engine(engine, pool, capacity):
         # In the worker: the app opens no connection before gunicorn forks.
         POOL_CAPACITY.labels(pool).set(capacity)
 
-    event.listen(engine, "before_cursor_execute", query_starts)
-    event.listen(engine, "after_cursor_execute", query_ends)
+    event.listen(engine, "do_execute", timed(seconds, dialect.do_execute))
+    event.listen(engine, "do_execute_no_params", timed(seconds, dialect.do_execute_no_params))
+    event.listen(engine, "do_executemany", timed(seconds, dialect.do_executemany))
     event.listen(engine.pool, "checkout", checkout)
     event.listen(engine.pool, "checkin", lambda dbapi_connection, record: checked_out.dec())
     event.listen(engine.pool, "first_connect", first_connect)
@@ -189,9 +209,8 @@ def init_app(app, engines):
     if not app.config["METRICS_ENABLED"]:
         return
     BUILD_INFO.labels(__version__, git_revision()).set(1)
-    app.extensions[CHILDREN] = {}
-    app.wsgi_app = InFlight(app.wsgi_app)
-    app.after_request(record_request)
+    app.wsgi_app = RequestMetrics(app.wsgi_app)
+    app.after_request(keep_route)
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     capacity = options.get("pool_size", 5) + max(0, options.get("max_overflow", 10))
     for pool, engine in engines.items():

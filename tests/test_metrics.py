@@ -29,7 +29,7 @@ def counted(name, **labels):
 
 
 def requests_of(route, method="GET", status_class="2xx"):
-    return counted("bookapi_http_requests_total", route=route, method=method, status_class=status_class)
+    return counted("bookapi_http_request_duration_seconds_count", route=route, method=method, status_class=status_class)
 
 
 def test_lookup_is_counted_under_its_route_template_and_status_class(client):
@@ -46,11 +46,11 @@ def test_request_latency_is_observed_in_the_histogram_of_its_labels(client):
     book = BookFactory()
     labels = {"route": LOOKUP, "method": "GET", "status_class": "2xx"}
     with counted("bookapi_http_request_duration_seconds_count", **labels) as observed, \
-            counted("bookapi_http_request_duration_seconds_bucket", le="+Inf", **labels) as in_last_bucket, \
+            counted("bookapi_http_request_duration_seconds_bucket", le="10.0", **labels) as within_10s, \
             counted("bookapi_http_request_duration_seconds_sum", **labels) as seconds:
         client.get(f"/api/v1/books/{book.id}")
 
-    assert observed() == in_last_bucket() == 1
+    assert observed() == within_10s() == 1
     assert 0 < seconds() < 10
 
 
@@ -77,6 +77,13 @@ def test_created_book_is_counted_as_post_2xx(client):
     assert created() == 1
 
 
+def test_request_refused_before_its_view_is_counted_under_its_route(anonymous):
+    with requests_of("/api/v1/books", method="POST", status_class="4xx") as refused:
+        assert anonymous.post("/api/v1/books", json=BookPayload()).status_code == 401
+
+    assert refused() == 1
+
+
 def test_nothing_is_in_flight_once_requests_are_answered(client):
     client.get("/api/v1/books")
     client.get("/no/such/path")
@@ -84,13 +91,28 @@ def test_nothing_is_in_flight_once_requests_are_answered(client):
     assert sample("bookapi_http_requests_in_flight") == 0
 
 
-def test_request_in_flight_is_counted_while_the_app_holds_it(app):
+def test_request_in_flight_is_counted_while_the_app_holds_it():
     seen = []
-    inner = metrics.InFlight(lambda environ, start_response: seen.append(sample("bookapi_http_requests_in_flight")))
 
-    inner({}, None)
+    def app(environ, start_response):
+        seen.append(sample("bookapi_http_requests_in_flight"))
+        start_response("200 OK", [])
+        return [b""]
+
+    metrics.RequestMetrics(app)({"REQUEST_METHOD": "GET"}, lambda status, headers, exc_info=None: None)
 
     assert seen == [sample("bookapi_http_requests_in_flight") + 1]
+
+
+def test_request_the_app_raised_out_of_is_counted_as_a_5xx():
+    def app(environ, start_response):
+        raise RuntimeError("the app failed before answering")
+
+    with requests_of("(unmatched)", status_class="5xx") as failed, pytest.raises(RuntimeError):
+        metrics.RequestMetrics(app)({"REQUEST_METHOD": "GET"}, None)
+
+    assert failed() == 1
+    assert sample("bookapi_http_requests_in_flight") == 0
 
 
 def test_reads_are_timed_and_their_connection_returned(client):
@@ -223,4 +245,4 @@ def test_metrics_disabled_leaves_requests_uncounted():
         assert app.test_client().get(f"/api/v1/books/{book.id}").status_code == 200
 
     assert counted_lookups() == 0
-    assert not isinstance(app.wsgi_app, metrics.InFlight)
+    assert not isinstance(app.wsgi_app, metrics.RequestMetrics)
