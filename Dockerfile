@@ -30,9 +30,15 @@ COPY migrations/ migrations/
 COPY wsgi.py gunicorn.conf.py ./
 COPY docker/boot.sh docker/boot.sh
 
+# The commit the image is built from, for bookapi_build_info (`--build-arg GIT_REVISION=$(git rev-parse HEAD)`);
+# declared late, so that a new revision rebuilds no layer above.
+ARG GIT_REVISION=unknown
+ENV GIT_REVISION=$GIT_REVISION
+
 # appuser, by number: runtimes (Kubernetes runAsNonRoot) can then verify it is not root without reading /etc/passwd.
 USER 1000:1000
-EXPOSE 8000
+# 8000 serves the API; 9464 the metrics (METRICS_PORT), to be kept off any public network.
+EXPOSE 8000 9464
 
 # Liveness only (/health touches no dependency); standard library only, as the slim image has no curl or wget.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -2,8 +2,11 @@
 import gc
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
+from pathlib import Path
 
 from gunicorn import glogging
 
@@ -40,9 +43,56 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 backlog = int(os.environ.get("GUNICORN_BACKLOG", "256"))
 
 
+metrics_enabled = os.environ.get("METRICS_ENABLED", "true").lower() in ("1", "true", "yes", "on")
+metrics_port = int(os.environ.get("METRICS_PORT", "9464"))
+metrics_bind = os.environ.get("METRICS_BIND", "127.0.0.1")
+
+
+def prepare_metrics_directory():
+    """Where the workers write their metrics for the master to add up: PROMETHEUS_MULTIPROC_DIR, or a private
+    directory made here. Set before the app is imported (prometheus_client picks its storage then), and emptied of
+    an earlier run's files, whose dead workers' gauges would be added in. gunicorn reads this file again on HUP,
+    while the workers write there: a marker naming this master tells that the directory is ready."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    marker = f".bookapi-master-{os.getpid()}"
+    if directory and Path(directory, marker).exists():
+        return
+    if directory:
+        for leftover in [*Path(directory).glob("*.db"), *Path(directory).glob(".bookapi-master-*")]:
+            leftover.unlink()
+        Path(directory, marker).write_text("given")
+    else:
+        directory = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bookapi-metrics-")
+        Path(directory, marker).write_text("made")
+
+
+if metrics_enabled:
+    prepare_metrics_directory()
+
+
+def serve_metrics(server):
+    """The workers' metrics, summed, and the master's process metrics (its start time tells restarts), on a
+    listener of their own: the public port never serves them."""
+    from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    ProcessCollector(registry=registry)
+    try:
+        start_http_server(metrics_port, addr=metrics_bind, registry=registry)
+    except OSError as error:
+        # The API still serves; Prometheus sees the target down, which is what its alert is for.
+        server.log.error("Metrics cannot be served on %s:%s: %s", metrics_bind, metrics_port, error)
+        return
+    server.log.info("Metrics served on http://%s:%s/metrics", metrics_bind, metrics_port)
+
+
 def when_ready(server):
     """Before the first fork: what the import built lives as long as the workers do, so their garbage collector
     need not walk it again and again."""
+    if metrics_enabled:
+        serve_metrics(server)
     gc.freeze()
     refuse_connections_on_term(server)
 
@@ -101,3 +151,24 @@ def post_fork(server, worker):
 def worker_exit(server, worker):
     """The spans still buffered leave with the worker."""
     tracing.shutdown(getattr(worker, "wsgi", None))
+
+
+
+def child_exit(server, worker):
+    """A worker's gauges (in flight, pool) leave the sums with it; its counters stay, as totals do."""
+    if metrics_enabled:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """The private metrics directory goes; a given one stays, for the next start to empty."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    marker = Path(directory, f".bookapi-master-{os.getpid()}") if directory else None
+    if marker is None or not marker.exists():
+        return
+    if marker.read_text() == "made":
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        marker.unlink()

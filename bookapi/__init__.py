@@ -24,6 +24,7 @@ def create_app(config_class=None):
         health,
         limits,
         logs,
+        metrics,
         reads,
         reviews,
         security,
@@ -50,6 +51,9 @@ def create_app(config_class=None):
     db.init_app(app)
     reads.init_app(app)
     statement_hooks.init_app(app)
+
+    with app.app_context():
+        metrics.init_app(app, {"orm": db.engine, "reads": app.extensions[reads.EXTENSION]})
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     security.init_app(app)
 

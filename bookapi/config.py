@@ -89,6 +89,9 @@ class Config:
     SLOW_REQUEST_MS = env_int("SLOW_REQUEST_MS", 500)
     # OpenTelemetry traces, when the standard OTEL_* variables ask for an exporter (bookapi/tracing.py).
     TRACING = traces_wanted()
+
+    # Prometheus metrics (bookapi/metrics.py), served by gunicorn's master on METRICS_BIND:METRICS_PORT.
+    METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1_000)
     LIST_MAX_OFFSET = env_int("LIST_MAX_OFFSET", 10_000)

@@ -20,6 +20,7 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, LargeBinary, Sma
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bookapi import metrics
 from bookapi.extensions import db
 from bookapi.payloads import body_bytes
 
@@ -150,6 +151,7 @@ def record(user_id, key, digest, response):
 def replay(stored):
     response = current_app.response_class(stored.body, status=stored.status, headers=stored.headers)
     response.headers[REPLAYED_HEADER] = "true"
+    metrics.IDEMPOTENT_REPLAYS.inc()
     return response
 
 

@@ -16,6 +16,7 @@ from flask import current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from bookapi import metrics
 from bookapi.access import access_of
 from bookapi.extensions import db
 
@@ -107,6 +108,15 @@ def unlimited_read():
     return request.method in SAFE_METHODS and request.endpoint not in current_app.extensions[LIMITED_ENDPOINTS]
 
 
+def policy_name(request_limit):
+    """The limit's scope, which Flask-Limiter qualifies with the endpoint ("auth.login:login"): the policy's name."""
+    return request_limit.request_args[-1].rpartition(":")[2]
+
+
+def count_rejection(request_limit):
+    metrics.RATE_LIMITED.labels(policy_name(request_limit)).inc()
+
+
 def advertise(response):
     """The IETF headers for the limit nearest to running out on this request, if it was under one."""
     if unlimited_read():
@@ -114,8 +124,7 @@ def advertise(response):
     request_limit = current_app.extensions[EXTENSION].current_limit
     if request_limit is None:
         return response
-    # The limit's scope, which Flask-Limiter qualifies with the endpoint ("auth.login:login"): the policy's own name.
-    name, item = request_limit.request_args[-1].rpartition(":")[2], request_limit.limit
+    name, item = policy_name(request_limit), request_limit.limit
     # From the window's own reset time: ``reset_at`` is already rounded up to a whole second, and rounding the
     # clock down as well told clients a second more than the window has (t=61 on a 60-second window).
     seconds_left = max(0, math.ceil(request_limit.window.reset_time - time.time()))
@@ -131,7 +140,10 @@ def readiness():
     limiter = current_app.extensions.get(EXTENSION)
     if limiter is None or not current_app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
         return {}
-    return {"redis": "ok" if limiter.storage.check() else "degraded"}
+    if limiter.storage.check():
+        return {"redis": "ok"}
+    metrics.REDIS_ERRORS.labels("readiness").inc()
+    return {"redis": "degraded"}
 
 
 def init_app(app):
@@ -143,7 +155,9 @@ def init_app(app):
         key_func=get_remote_address, storage_uri=app.config["RATELIMIT_STORAGE_URI"],
         storage_options=dict(REDIS_OPTIONS) if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else {},
         in_memory_fallback_enabled=True, swallow_errors=True, key_prefix="bookapi", headers_enabled=False,
+        on_breach=count_rejection,
     )
+    metrics.count_limiter_storage_failures(limiter.logger)
     limiter.init_app(app)
     methods = {rule.endpoint: rule.methods for rule in app.url_map.iter_rules()}
     app.extensions[LIMITED_ENDPOINTS] = {

@@ -500,7 +500,7 @@ def test_compose_redis_is_redis_7_with_healthcheck(compose):
 
 def test_compose_api_builds_here_and_runs_several_replicas_that_publish_nothing(compose):
     api = compose["services"]["api"]
-    assert api["build"] == "."
+    assert api["build"]["context"] == "."
     assert api["deploy"]["replicas"] >= 2
     assert "ports" not in api
 

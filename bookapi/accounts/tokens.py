@@ -11,6 +11,7 @@ from flask import current_app, g, request
 from sqlalchemy import exists, select, update
 from werkzeug.exceptions import Unauthorized
 
+from bookapi import metrics
 from bookapi.accounts.models import RefreshToken, RevokedAccessToken, User
 from bookapi.extensions import db
 
@@ -168,6 +169,7 @@ def rotate(refresh):
     if stored.used_at is not None or stored.revoked_at is not None:
         revoke_family(stored.family_id)
         db.session.commit()
+        metrics.REFRESH_REUSE.inc()
         Credentials.invalid()
     if stored.expires_at <= now() or not user.is_active:
         Credentials.invalid()
