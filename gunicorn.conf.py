@@ -126,7 +126,6 @@ def refuse_connections_on_term(server):
     signal.signal(signal.SIGTERM, stop_listening)
 
 
-
 class Logger(glogging.Logger):
     """gunicorn's own lines, and its access lines when GUNICORN_ACCESS_LOG asks for them, rendered as the app's
     (LOG_FORMAT). Only the formatters change: gunicorn still builds its access line only when it is asked for."""
@@ -151,7 +150,6 @@ def post_fork(server, worker):
 def worker_exit(server, worker):
     """The spans still buffered leave with the worker."""
     tracing.shutdown(getattr(worker, "wsgi", None))
-
 
 
 def child_exit(server, worker):
