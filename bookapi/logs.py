@@ -145,7 +145,7 @@ class AccessLog:
         event = {"request_id": context.request_id, "method": method, "route": rule.rule if rule else None,
                  "status": status, "duration_ms": round(took, 2), "bytes": sent, "client": current.remote_addr}
         if claims is not None:
-            event["user_id"] = claims["sub"]
+            event["user_id"] = int(claims["sub"])
         if current_trace_id is not None:
             event["trace_id"] = current_trace_id()
         if self.slow_ms:
