@@ -240,6 +240,18 @@ class Service:
     def log_text(self):
         return self.log.read_text(errors="replace")
 
+    def events(self, **matching):
+        """The JSON log events (production's LOG_FORMAT) whose fields include ``matching``."""
+        found = []
+        for line in self.log_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and matching.items() <= event.items():
+                found.append(event)
+        return found
+
     def sign_in(self):
         """An admin's access token."""
         response = request("POST", self.port, "/api/v1/auth/login",
