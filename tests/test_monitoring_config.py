@@ -183,4 +183,4 @@ def test_compose_api_metrics_reach_prometheus_but_are_not_published(compose):
 
     assert api["environment"]["METRICS_BIND"] == "0.0.0.0"
     assert discovery["names"] == ["api"] and str(discovery["port"]) in api["expose"]
-    assert not any(str(discovery["port"]) in str(port) for port in api["ports"])
+    assert not any(str(discovery["port"]) in str(port) for port in api.get("ports", []))
