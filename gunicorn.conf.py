@@ -110,10 +110,11 @@ def refuse_connections_on_term(server):
     requirements.txt; tests/reliability/test_gunicorn_signals.py checks the behaviour.
     """
     queue_term = signal.getsignal(signal.SIGTERM)
-    alone = server.reexec_pid == server.master_pid == 0 and not server.systemd and not server.cfg.reuse_port
 
     def stop_listening(signum, frame):
-        if alone:
+        # Asked when the signal comes, not once at start: after a USR2 the new master shares these sockets, and
+        # shutting them down would stop it listening too.
+        if server.reexec_pid == server.master_pid == 0 and not server.systemd and not server.cfg.reuse_port:
             for pid in list(server.WORKERS):
                 try:
                     os.kill(pid, signal.SIGTERM)
