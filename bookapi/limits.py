@@ -15,6 +15,7 @@ from typing import Callable
 from flask import current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.errors import StorageError
 
 from bookapi import metrics
 from bookapi.access import access_of
@@ -25,8 +26,9 @@ EXTENSION = "bookapi.limits"
 LIMITED_ENDPOINTS = "bookapi.limits.named"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Redis must answer quickly or be treated as away: a rate limit is not worth a slow request.
-REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+# Redis must answer quickly or be treated as away: a rate limit is not worth a slow request. Its failures reach us
+# as the limits library's StorageError, whatever the client raised.
+REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25, "wrap_exceptions": True}
 
 
 def login_email():
@@ -105,7 +107,42 @@ def database_released(view):
 def unlimited_read():
     """Whether this request is a read (GET, HEAD, OPTIONS) of a view that names no limits of its own: the limits
     apply to writes and to the routes that name them, and this lets the hot reads skip the limiter's work."""
-    return request.method in SAFE_METHODS and request.endpoint not in current_app.extensions[LIMITED_ENDPOINTS]
+    current = request._get_current_object()
+    return current.method in SAFE_METHODS and current.endpoint not in current_app.extensions[LIMITED_ENDPOINTS]
+
+
+class LimitedRequestsOnly:
+    """The app as Flask-Limiter's ``init_app`` sees it: the request hooks it registers (its check, its headers,
+    its clean-up) are skipped on unlimited reads, which would otherwise pay for all three to learn that no limit
+    applies. Everything else is the app's own."""
+
+    def __init__(self, app):
+        self._app = app
+
+    def __getattr__(self, name):
+        return getattr(self._app, name)
+
+    def before_request(self, hook):
+        return self._app.before_request(skipped_on_unlimited_reads(hook))
+
+    def after_request(self, hook):
+        return self._app.after_request(skipped_on_unlimited_reads(hook, passes_on=True))
+
+    def teardown_request(self, hook):
+        return self._app.teardown_request(skipped_on_unlimited_reads(hook))
+
+
+def skipped_on_unlimited_reads(hook, passes_on=False):
+    """``hook``, run unless the request is an unlimited read; an after-request hook (``passes_on``) skipped hands
+    the response on unchanged."""
+
+    @functools.wraps(hook)
+    def run(*args):
+        if unlimited_read():
+            return args[0] if passes_on else None
+        return hook(*args)
+
+    return run
 
 
 def policy_name(request_limit):
@@ -125,9 +162,15 @@ def advertise(response):
     if request_limit is None:
         return response
     name, item = policy_name(request_limit), request_limit.limit
+    try:
+        # Read from the storage now: Redis may have gone away since the limit was checked.
+        window = request_limit.window
+    except StorageError:
+        metrics.REDIS_ERRORS.labels("rate_limit").inc()
+        return response
     # From the window's own reset time: ``reset_at`` is already rounded up to a whole second, and rounding the
     # clock down as well told clients a second more than the window has (t=61 on a 60-second window).
-    seconds_left = max(0, math.ceil(request_limit.window.reset_time - time.time()))
+    seconds_left = max(0, math.ceil(window.reset_time - time.time()))
     response.headers["RateLimit-Policy"] = f'"{name}";q={item.amount};w={item.get_expiry()}'
     response.headers["RateLimit"] = f'"{name}";r={max(0, request_limit.remaining)};t={seconds_left}'
     if response.status_code == 429:
@@ -158,7 +201,7 @@ def init_app(app):
         on_breach=count_rejection,
     )
     metrics.count_limiter_storage_failures(limiter.logger)
-    limiter.init_app(app)
+    limiter.init_app(LimitedRequestsOnly(app))
     methods = {rule.endpoint: rule.methods for rule in app.url_map.iter_rules()}
     app.extensions[LIMITED_ENDPOINTS] = {
         endpoint for endpoint, view in app.view_functions.items() if getattr(view, "rate_limits", ())

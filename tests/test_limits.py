@@ -10,6 +10,7 @@ from contextlib import ExitStack
 
 import pytest
 import redis
+from flask import request
 
 from bookapi.access import rule_of
 from tests.accounts import login, own_app
@@ -224,6 +225,28 @@ def test_limits_move_back_to_redis_when_it_returns(own_redis_client, redis_serve
         time.sleep(0.5)
     assert redis.Redis.from_url(url).keys()
     assert len(limiter_records(caplog, logging.WARNING)) == 1
+
+
+def test_redis_gone_between_the_check_and_the_headers_leaves_a_write_answered_without_them(own_redis_client,
+                                                                                           redis_server):
+    url, start, stop = redis_server
+    gone = []
+
+    # Registered after the limits' own after-request hook, so run before it: Redis stops once the limit is
+    # checked and the write done, as the headers are about to be read from it.
+    @own_redis_client.application.after_request
+    def stop_redis_after_the_write(response):
+        if request.method == "PATCH" and not gone:
+            gone.append(stop())
+        return response
+
+    client = sign_in(own_redis_client, UserFactory())
+    response = client.patch("/api/v1/auth/me", json={"display_name": "Still Here"})
+
+    assert gone
+    assert response.status_code == 200
+    assert response.get_json()["display_name"] == "Still Here"
+    assert "RateLimit" not in response.headers
 
 
 def test_storage_options_of_one_app_leave_later_apps_alone(key_prefix):

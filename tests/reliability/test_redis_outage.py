@@ -7,7 +7,6 @@ import threading
 import time
 
 import psycopg2
-import pytest
 import redis
 
 from tests.reliability.harness import Load, wait_for
@@ -37,8 +36,6 @@ def watch_for_waiting_transactions(postgres, stopping, found):
     connection.close()
 
 
-# Known defect, not yet understood: one CI run of two saw one 500 among 178 requests while Redis was hung, then gone.
-@pytest.mark.xfail(strict=False, reason="a request answered 500 once while Redis was hung, then gone")
 def test_redis_hanging_then_gone_degrades_limits_and_recovers(postgres, redis_server, serve):
     service = serve(postgres.url(), REDIS_URL=redis_server.url, RATELIMIT_WRITES="100000/minute")
     token = service.sign_in()
