@@ -1,11 +1,17 @@
 """From measured runs to ratios, targets, tables and benchmarks/RESULTS.md itself."""
 from dataclasses import dataclass
 
+from .scenarios import TRACED, UNMETERED
+
 LOOKUP_RATIO_TARGET = 0.5
 PAGE_RATIO_TARGET = 0.4
 P99_TARGET_MS = {"lookup": 20, "page": 30}
 SCALING_TARGET = 1.3
 SEARCH_DB_P95_TARGET_MS = 30
+# Tracing at a 10 % sample ratio keeps this share of the throughput without it.
+TRACING_TARGET = 0.8
+# The service with one setting changed, and the share of the shipped throughput it must keep (None: only shown).
+VARIANTS = {TRACED: TRACING_TARGET, UNMETERED: None}
 
 
 @dataclass
@@ -102,6 +108,7 @@ def targets(runs, sizes, db_times):
                 rows.append([target, f"{ratio:.2f}×", verdict(ratio >= minimum)])
             else:
                 rows.append([target, "not measured", "n/a"])
+    rows += variant_rows(runs, small)
     service_runs = [r for r in runs if r.app == "service"]
     for scenario in dict.fromkeys(r.scenario for r in service_runs):
         kind = next(r.kind for r in service_runs if r.scenario == scenario)
@@ -135,6 +142,24 @@ def targets(runs, sizes, db_times):
     rows.append(["zero non-2xx responses (every run, both apps)",
                  f"{non_2xx:,} non-2xx, {errors:,} socket errors or timeouts in {requests:,} requests",
                  verdict(non_2xx == 0)])
+    return rows
+
+
+def variant_rows(runs, books):
+    """The service with tracing on, and with metrics off, against the service as shipped."""
+    rows = []
+    for app, minimum in VARIANTS.items():
+        for scenario in ("lookup", "page"):
+            shipped, variant = find(runs, scenario, "service", books), find(runs, scenario, app, books)
+            setting = app.partition(", ")[2]
+            target = (f"{scenario} with {setting}: req/s ≥ {minimum}× as shipped" if minimum
+                      else f"{scenario} with {setting}: req/s / as shipped (what they cost)")
+            target += f", {books_label(books)}"
+            if shipped and variant:
+                ratio = variant.figures["rps"] / shipped.figures["rps"]
+                rows.append([target, f"{ratio:.2f}×", verdict(ratio >= minimum) if minimum else "shown"])
+            else:
+                rows.append([target, "not measured", "n/a"])
     return rows
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import psycopg2
 
 from . import ceiling, dataset
-from .processes import BenchmarkError, Load, Server, free_port, http_get, pids_cpu_seconds
+from .processes import BenchmarkError, Load, Server, TraceSink, free_port, http_get, pids_cpu_seconds
 from .results import Run, render, runs_table, targets, targets_table
-from .scenarios import SCENARIOS, NotAvailable
+from .scenarios import SCENARIOS, TRACED, UNMETERED, NotAvailable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -96,20 +96,24 @@ def shipped_environment(settings):
     return {**{k: v for k, v in os.environ.items() if k not in documented}, **settings}
 
 
-def servers(catalogue, workers):
+def servers(catalogue, workers, variants=None):
     """The service started as `make run` starts it (on a port of its own; DATABASE_URL, PORT and WEB_CONCURRENCY set,
-    nothing else), and the ceiling with its lean settings, on loopback."""
-    service_port, ceiling_port = free_port(), free_port()
-    shipped = shipped_environment({"DATABASE_URL": catalogue.url, "PORT": str(service_port),
-                                   "WEB_CONCURRENCY": str(workers)})
+    nothing else), the ceiling with its lean settings, on loopback, and the service once more for each of
+    ``variants`` ({app name: settings}), with those settings changed from what it ships."""
+    ceiling_port = free_port()
     lean = shipped_environment({"DATABASE_URL": catalogue.url, "WEB_CONCURRENCY": str(workers), **CEILING_SETTINGS})
     gunicorn = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"]
-    return {
-        "service": Server("service", [*gunicorn, "wsgi:app"], shipped, service_port, "/health/ready",
-                          HERE / f"service-{catalogue.books}.log", ROOT),
-        "ceiling": Server("ceiling", [*gunicorn, "--bind", f"127.0.0.1:{ceiling_port}", "benchmarks.ceiling:app"],
-                          lean, ceiling_port, "/books/1", HERE / f"ceiling-{catalogue.books}.log", ROOT),
-    }
+    started = {}
+    for app, settings in {"service": {}, **(variants or {})}.items():
+        port = free_port()
+        environment = shipped_environment({"DATABASE_URL": catalogue.url, "PORT": str(port),
+                                           "WEB_CONCURRENCY": str(workers), **settings})
+        log_name = re.sub(r"[^a-z0-9]+", "-", app).strip("-")
+        started[app] = Server(app, [*gunicorn, "wsgi:app"], environment, port, "/health/ready",
+                              HERE / f"{log_name}-{catalogue.books}.log", ROOT)
+    started["ceiling"] = Server("ceiling", [*gunicorn, "--bind", f"127.0.0.1:{ceiling_port}", "benchmarks.ceiling:app"],
+                                lean, ceiling_port, "/books/1", HERE / f"ceiling-{catalogue.books}.log", ROOT)
+    return started
 
 
 def same_shape(service, ceiling):
@@ -150,16 +154,17 @@ class Deployment:
     backends: dict
 
     @classmethod
-    def start(cls, catalogue, workers, stack):
+    def start(cls, catalogue, workers, stack, variants=None):
         monitor = psycopg2.connect(libpq_url(catalogue.url), connect_timeout=10, application_name="bookapi-bench")
         monitor.autocommit = True
         stack.callback(monitor.close)
-        started = servers(catalogue, workers)
+        started = servers(catalogue, workers, variants)
         for server in started.values():
             stack.callback(server.stop)
             server.start()
-        backends = {"service": BackendCpu(monitor, SERVICE_APPLICATION_NAME),
-                    "ceiling": BackendCpu(monitor, ceiling.APPLICATION_NAME)}
+        # The variants' backends share the service's application_name: an idle backend adds no CPU to the count.
+        backends = {app: BackendCpu(monitor, SERVICE_APPLICATION_NAME) for app in started}
+        backends["ceiling"] = BackendCpu(monitor, ceiling.APPLICATION_NAME)
         return cls(catalogue, started, backends)
 
     def measure(self, scenario, load, wrk_log):
@@ -200,16 +205,23 @@ def measure(catalogues, workers, load, wrk_log):
     order, so that going first or last does not always favour the same side."""
     runs, notes = [], []
     with ExitStack() as stack:
-        deployments = [Deployment.start(catalogue, workers, stack) for catalogue in catalogues]
+        sink = stack.enter_context(TraceSink())
+        # What tracing and metrics cost is measured on the small catalogue alone.
+        variants = {TRACED: {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url, "OTEL_TRACES_SAMPLER": "traceidratio",
+                             "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+                    UNMETERED: {"METRICS_ENABLED": "false"}}
+        deployments = [Deployment.start(catalogue, workers, stack, variants if i == 0 else None)
+                       for i, catalogue in enumerate(catalogues)]
         settled([server for deployment in deployments for server in deployment.servers.values()])
         for deployment in deployments:
             notes.append(f"{deployment.catalogue.books:,} books, JSON of service and ceiling: "
                          + same_shape(deployment.servers["service"], deployment.servers["ceiling"]))
         for turn, name in enumerate(dict.fromkeys(scenario.name for scenario in SCENARIOS)):
-            pairs = [(d, s) for d in deployments for s in SCENARIOS if s.name == name]
+            pairs = [(d, s) for d in deployments for s in SCENARIOS if s.name == name and s.app in d.servers]
             order = range(len(pairs)) if turn % 2 == 0 else reversed(range(len(pairs)))
             measured = {i: pairs[i][0].measure(pairs[i][1], load, wrk_log) for i in order}
             runs += [measured[i] for i in range(len(pairs))]
+        notes.append(f"{TRACED}: {sink.batches:,} batches of spans ({sink.bytes:,} bytes) reached the OTLP sink")
     return runs, notes
 
 

@@ -13,8 +13,11 @@ from datetime import date, datetime, timezone
 
 import orjson
 
+# Author and Category are imported for the mapper: a Book's relationships name them, so they must be known first.
+from bookapi.authors.models import Author  # noqa: F401
 from bookapi.books.models import Book
 from bookapi.books.schemas import book_page_schema, book_schema
+from bookapi.categories.models import Category  # noqa: F401
 
 PAGE_SIZE = 20
 REPEATS = 7
