@@ -4,12 +4,10 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk.lua"
@@ -38,39 +36,6 @@ def http_get(url, timeout=10):
         return status, json.loads(body)
     except ValueError:
         return status, None
-
-
-class TraceSink:
-    """An OTLP/HTTP endpoint on loopback that takes every batch of spans sent to it and keeps only their count and
-    size: what a traced service pays is its own work (sampling, spans, the exporter's encoding and POSTs), and a
-    collector's is not measured. An empty 200 is a valid export response (OTLP/HTTP, protobuf)."""
-
-    def __init__(self):
-        self.batches = self.bytes = 0
-        sink = self
-
-        class Receive(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                sink.batches, sink.bytes = sink.batches + 1, sink.bytes + len(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Receive)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def process_stats():

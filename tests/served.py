@@ -1,13 +1,18 @@
-"""gunicorn as deployed (gunicorn.conf.py) in front of the app, for tests of what only the real server shows."""
+"""gunicorn as deployed (gunicorn.conf.py) in front of the app, for tests of what only the real server shows, and
+an OpenTelemetry collector stand-in that its traces can be exported to."""
+import gzip
 import os
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from contextlib import contextmanager, nullcontext
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,3 +47,45 @@ def gunicorn_serving(settings, log_path, stderr_path=None):
             process.terminate()
             process.wait(timeout=30)
         listener.close()
+
+
+class ReceiveSpans(BaseHTTPRequestHandler):
+    """Takes OTLP/HTTP exports, as an OpenTelemetry collector does, and keeps their spans with their resources."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        export = ExportTraceServiceRequest.FromString(body)
+        with self.server.lock:
+            self.server.batches += 1
+            for resource_spans in export.resource_spans:
+                resource = {item.key: item.value.string_value for item in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    self.server.spans.extend((resource, span) for span in scope_spans.spans)
+        # An empty 200 is a whole export response (OTLP/HTTP, protobuf).
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class OtlpCollector(ThreadingHTTPServer):
+    """An OTLP/HTTP endpoint on loopback (``url``) that keeps every span exported to it (``spans``, as
+    ``(resource attributes, span)``) and counts the exports (``batches``); serving while in a ``with`` block."""
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), ReceiveSpans)
+        self.url = f"http://127.0.0.1:{self.server_port}"
+        self.spans, self.batches, self.lock = [], 0, threading.Lock()
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.shutdown()
+        self.server_close()

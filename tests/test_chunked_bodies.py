@@ -4,50 +4,24 @@ The test client cannot send a chunked body: only a server decides how such a bod
 """
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import bearer
 from tests.factories import BookPayload
+from tests.served import gunicorn_serving
 
-ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 4096
 BOOKS = "/api/v1/books"
 
 
 @pytest.fixture(scope="module")
 def server_port(app, tmp_path_factory):
-    """gunicorn as deployed (gunicorn.conf.py), one worker, on TEST_DATABASE_URL, with a body limit of LIMIT bytes.
-
-    It serves on a socket bound here and handed over (fd://), so no other process can take the port meanwhile.
-    """
-    listener = socket.create_server(("127.0.0.1", 0))
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    env = {**os.environ, "APP_ENV": "testing", "MAX_CONTENT_LENGTH": str(LIMIT), "WEB_CONCURRENCY": "1",
-           "GUNICORN_ACCESS_LOG": ""}
-    argv = [Path(sys.executable).parent / "gunicorn", "--config", "gunicorn.conf.py",
-            "--bind", f"fd://{listener.fileno()}", "wsgi:app"]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, pass_fds=[listener.fileno()], stdout=log,
-                                   stderr=subprocess.STDOUT)
-    port = listener.getsockname()[1]
-    try:
-        # The socket listens already, so this waits in its backlog until the worker is up.
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30).close()
-    except OSError:
-        process.kill()
-        process.wait()
-        pytest.fail(f"gunicorn did not serve /health within 30 s:\n{log_path.read_text()}")
-    yield port
-    process.terminate()
-    process.wait(timeout=30)
-    listener.close()
+    """gunicorn as deployed (gunicorn.conf.py), one worker, on TEST_DATABASE_URL, with a body limit of LIMIT bytes."""
+    settings = {"APP_ENV": "testing", "MAX_CONTENT_LENGTH": str(LIMIT), "WEB_CONCURRENCY": "1",
+                "GUNICORN_ACCESS_LOG": ""}
+    with gunicorn_serving(settings, tmp_path_factory.mktemp("gunicorn") / "gunicorn.log") as (port, _):
+        yield port
 
 
 def post_chunked(port, body, headers):

@@ -1,81 +1,32 @@
 """Logs and traces of the service as deployed: gunicorn with gunicorn.conf.py, two preloaded workers, JSON logs,
 gunicorn's own access log on, and traces exported over OTLP/HTTP to a collector stand-in of the test's own."""
-import gzip
 import json
-import os
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.served import OtlpCollector, gunicorn_serving
+
 TRACE_ID, PARENT_ID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
-
-
-class Collector(BaseHTTPRequestHandler):
-    """Receives OTLP/HTTP exports, as an OpenTelemetry collector does, and keeps the spans."""
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        export = ExportTraceServiceRequest.FromString(body)
-        for resource_spans in export.resource_spans:
-            resource = {item.key: item.value.string_value for item in resource_spans.resource.attributes}
-            for scope_spans in resource_spans.scope_spans:
-                self.server.spans.extend((resource, span) for span in scope_spans.spans)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
 def collector():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    server.spans = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with OtlpCollector() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def served(app, collector, tmp_path_factory):
     """``(port, master pid, stdout path, stderr path)`` of a gunicorn serving on TEST_DATABASE_URL."""
-    listener = socket.create_server(("127.0.0.1", 0))
     logs = tmp_path_factory.mktemp("gunicorn")
     out, err = logs / "stdout.log", logs / "stderr.log"
-    env = {**os.environ, "APP_ENV": "testing", "WEB_CONCURRENCY": "2", "LOG_FORMAT": "json",
-           "GUNICORN_ACCESS_LOG": "-", "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_port}",
-           "OTEL_BSP_SCHEDULE_DELAY": "100"}
-    argv = [Path(sys.executable).parent / "gunicorn", "--config", "gunicorn.conf.py",
-            "--bind", f"fd://{listener.fileno()}", "wsgi:app"]
-    with open(out, "a") as stdout, open(err, "a") as stderr:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, pass_fds=[listener.fileno()], stdout=stdout,
-                                   stderr=stderr)
-    port = listener.getsockname()[1]
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30).close()
-    except OSError:
-        process.kill()
-        process.wait()
-        pytest.fail(f"gunicorn did not serve /health within 30 s:\n{err.read_text()}")
-    yield port, process.pid, out, err
-    process.terminate()
-    process.wait(timeout=30)
-    listener.close()
+    settings = {"APP_ENV": "testing", "WEB_CONCURRENCY": "2", "LOG_FORMAT": "json", "GUNICORN_ACCESS_LOG": "-",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    with gunicorn_serving(settings, out, err) as (port, process):
+        yield port, process.pid, out, err
 
 
 def get(port, path, headers=None):
