@@ -514,7 +514,8 @@ class OpenLoad:
     """An open-loop load: ``rate`` requests a second for ``seconds``, each started when it is due whatever the
     earlier ones did, by a pool of ``max_outstanding`` threads. A request due while every thread waits for an
     answer is counted in ``unsent``, never queued, so the generator stays bounded and never turns into a closed
-    loop. A request's latency counts from when it was due."""
+    loop. A request's latency counts from when it was due; how late the generator sent it is its ``detail["late"]``
+    (seconds), so that a burst the generator made while it could not keep up can be told from the service's doing."""
 
     def __init__(self, port, make_request, rate, seconds, max_outstanding=200, timeout=30):
         self.port, self.make_request = port, make_request
@@ -552,12 +553,13 @@ class OpenLoad:
             due, n = job
             method, path, body, headers = self.make_request(0, n)
             connection = connection or http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            late = {"late": time.perf_counter() - due}
             try:
                 response = request(method, self.port, path, body, headers, connection=connection)
-                outcome = Outcome(due, time.perf_counter() - due, response.status)
+                outcome = Outcome(due, time.perf_counter() - due, response.status, detail=late)
             except OSError as error:
                 connection = None
-                outcome = Outcome(due, time.perf_counter() - due, None, type(error).__name__)
+                outcome = Outcome(due, time.perf_counter() - due, None, type(error).__name__, detail=late)
             with self.lock:
                 self.outcomes.append(outcome)
             free.release()
