@@ -13,7 +13,6 @@ from datetime import date, datetime
 from marshmallow import Schema, fields, missing
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
-
 # No native form: the field's own ``_serialize`` writes every value.
 NONE = (None, None)
 
