@@ -2,6 +2,7 @@
 import gc
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
@@ -48,6 +49,10 @@ metrics_port = int(os.environ.get("METRICS_PORT", "9464"))
 metrics_bind = os.environ.get("METRICS_BIND", "127.0.0.1")
 
 
+# The files prometheus_client's multiprocess mode writes, one per kind of metric and process.
+METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
+
+
 def prepare_metrics_directory():
     """Where the workers write their metrics for the master to add up: PROMETHEUS_MULTIPROC_DIR, or a private
     directory made here. Set before the app is imported (prometheus_client picks its storage then), and emptied of
@@ -58,8 +63,11 @@ def prepare_metrics_directory():
     if directory and Path(directory, marker).exists():
         return
     if directory:
-        for leftover in [*Path(directory).glob("*.db"), *Path(directory).glob(".bookapi-master-*")]:
-            leftover.unlink()
+        # prometheus_client's files alone (counter_<pid>.db, gauge_livesum_<pid>.db, …): a directory given by
+        # mistake loses nothing else.
+        for leftover in Path(directory).iterdir():
+            if METRICS_FILE.fullmatch(leftover.name) or leftover.name.startswith(".bookapi-master-"):
+                leftover.unlink()
         Path(directory, marker).write_text("given")
     else:
         directory = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bookapi-metrics-")

@@ -259,15 +259,17 @@ def test_gunicorn_config_makes_a_private_metrics_directory_and_removes_it_on_exi
     assert not Path(directory).exists()
 
 
-def test_gunicorn_config_empties_a_given_metrics_directory_of_an_earlier_run_and_keeps_it(tmp_path):
+def test_gunicorn_config_empties_a_given_metrics_directory_of_an_earlier_runs_files_alone(tmp_path):
     (tmp_path / "gauge_livesum_12345.db").write_bytes(b"\0" * 8)
+    (tmp_path / "histogram_12345.db").write_bytes(b"\0" * 8)
     (tmp_path / "README").write_text("not ours")
+    (tmp_path / "inventory.db").write_text("not ours either")
 
     made, reread, kept = run_gunicorn_config(PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
 
-    assert made == f"{tmp_path} ['README']"
-    assert reread == "['README', 'counter_4242.db']"
-    assert kept == "['README', 'counter_4242.db']"
+    assert made == f"{tmp_path} ['README', 'inventory.db']"
+    assert reread == "['README', 'counter_4242.db', 'inventory.db']"
+    assert kept == "['README', 'counter_4242.db', 'inventory.db']"
     assert [path.name for path in tmp_path.glob(".bookapi-master-*")] == []
 
 
