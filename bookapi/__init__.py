@@ -53,7 +53,7 @@ def create_app(config_class=None):
     statement_hooks.init_app(app)
 
     with app.app_context():
-        metrics.init_app(app, {"orm": db.engine, "reads": app.extensions[reads.EXTENSION]})
+        metrics.init_app(app, db.engine, app.extensions[reads.EXTENSION])
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     security.init_app(app)
 

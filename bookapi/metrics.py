@@ -44,7 +44,8 @@ IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 POOL_CHECKED_OUT = Gauge(
-    "bookapi_db_pool_checked_out", "Database connections checked out of the pools now, over every live worker.",
+    "bookapi_db_pool_checked_out", "Database connections checked out of the pools now, over every live worker "
+    "(the reads pool's are the connections the app keeps for reads, in use or not).",
     ["pool"], multiprocess_mode="livesum",
 )
 POOL_OVERFLOW = Gauge(
@@ -142,10 +143,9 @@ def timed(seconds, run):
     return execute
 
 
-def instrument_engine(engine, pool, capacity):
-    """Query time and pool gauges of one engine (``pool`` names it in the labels)."""
-    seconds, checked_out = QUERY_SECONDS.labels(pool), POOL_CHECKED_OUT.labels(pool)
-    overflow, reported, dialect = POOL_OVERFLOW.labels(pool), [0], engine.dialect
+def instrument_pool(engine, pool, capacity):
+    """The gauges of one engine's pool (``pool`` names it in the labels)."""
+    checked_out, overflow, reported = POOL_CHECKED_OUT.labels(pool), POOL_OVERFLOW.labels(pool), [0]
 
     def checkout(dbapi_connection, record, proxy):
         checked_out.inc()
@@ -159,12 +159,17 @@ def instrument_engine(engine, pool, capacity):
         # In the worker: the app opens no connection before gunicorn forks.
         POOL_CAPACITY.labels(pool).set(capacity)
 
-    event.listen(engine, "do_execute", timed(seconds, dialect.do_execute))
-    event.listen(engine, "do_execute_no_params", timed(seconds, dialect.do_execute_no_params))
-    event.listen(engine, "do_executemany", timed(seconds, dialect.do_executemany))
     event.listen(engine.pool, "checkout", checkout)
     event.listen(engine.pool, "checkin", lambda dbapi_connection, record: checked_out.dec())
     event.listen(engine.pool, "first_connect", first_connect)
+
+
+def time_statements(engine, pool):
+    """Query times of the statements SQLAlchemy runs on ``engine``."""
+    seconds, dialect = QUERY_SECONDS.labels(pool), engine.dialect
+    event.listen(engine, "do_execute", timed(seconds, dialect.do_execute))
+    event.listen(engine, "do_execute_no_params", timed(seconds, dialect.do_execute_no_params))
+    event.listen(engine, "do_executemany", timed(seconds, dialect.do_executemany))
 
 
 class LimiterStorageFailures(logging.Filter):
@@ -204,8 +209,9 @@ def git_revision():
     return found.stdout.strip() if found.returncode == 0 and found.stdout.strip() else "unknown"
 
 
-def init_app(app, engines):
-    """Instrument the app's requests and ``engines`` ({pool label: engine}); nothing when METRICS_ENABLED is off."""
+def init_app(app, engine, reader):
+    """Instrument the app's requests, the ORM's ``engine`` and the reads' ``reader`` (bookapi.reads); nothing when
+    METRICS_ENABLED is off."""
     if not app.config["METRICS_ENABLED"]:
         return
     BUILD_INFO.labels(__version__, git_revision()).set(1)
@@ -213,5 +219,7 @@ def init_app(app, engines):
     app.after_request(keep_route)
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     capacity = options.get("pool_size", 5) + max(0, options.get("max_overflow", 10))
-    for pool, engine in engines.items():
-        instrument_engine(engine, pool, capacity)
+    instrument_pool(engine, "orm", capacity)
+    time_statements(engine, "orm")
+    instrument_pool(reader.engine, "reads", capacity)
+    reader.observers.append(QUERY_SECONDS.labels("reads").observe)

@@ -7,6 +7,7 @@ no request pays for it. On, it is set up in each process that serves: in each gu
 survive a fork from the preloading master; in ``create_app`` anywhere else (``flask run``).
 """
 import os
+from contextlib import nullcontext
 
 from bookapi import logs, reads
 from bookapi.extensions import db
@@ -77,15 +78,34 @@ def setup(app, exporter=None):
     set_global_response_propagator(TraceResponsePropagator())
     FlaskInstrumentor().instrument_app(app, tracer_provider=provider)
     with app.app_context():
-        engines = [db.engine, app.extensions[reads.EXTENSION]]
+        engine = db.engine
     # The instrumentation declares SQLAlchemy < 2.1 only; the events it listens to are the same in 2.1, and
     # tests/test_tracing.py checks that every statement still gets its span. It also wraps SQLAlchemy's asyncio
     # engine, whose import needs greenlet (pinned in requirements.txt for that alone).
-    SQLAlchemyInstrumentor().instrument(engines=engines, tracer_provider=provider, skip_dep_check=True)
+    SQLAlchemyInstrumentor().instrument(engines=[engine], tracer_provider=provider, skip_dep_check=True)
+    reader = app.extensions[reads.EXTENSION]
+    reader.span = statement_spans(provider.get_tracer(__name__), reader.engine.url)
     RedisInstrumentor().instrument(tracer_provider=provider)
     logs.current_trace_id = current_trace_id
     app.extensions[EXTENSION] = provider
     return provider
+
+
+def statement_spans(tracer, url):
+    """For the reads (bookapi.reads), which SQLAlchemy does not run: a client span per statement, as the SQLAlchemy
+    instrumentation makes them, in a request whose span is sampled; nothing otherwise."""
+    from opentelemetry.trace import SpanKind, get_current_span
+
+    attributes = {"db.system": "postgresql", "db.name": url.database, "db.user": url.username,
+                  "net.peer.name": url.host, "net.peer.port": url.port or 5432}
+
+    def span(statement):
+        if not get_current_span().is_recording():
+            return nullcontext()
+        return tracer.start_as_current_span(f"{statement.split(None, 1)[0]} {url.database}", kind=SpanKind.CLIENT,
+                                            attributes={**attributes, "db.statement": statement})
+
+    return span
 
 
 def shutdown(app):

@@ -84,7 +84,7 @@ def test_creating_the_app_opens_no_database_connection():
     app = create_app(make_config())
 
     with app.app_context():
-        pools = [db.engine.pool, app.extensions[reads.EXTENSION].pool]
+        pools = [db.engine.pool, app.extensions[reads.EXTENSION].engine.pool]
         assert [(pool.checkedin(), pool.checkedout()) for pool in pools] == [(0, 0), (0, 0)]
 
 

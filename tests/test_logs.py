@@ -107,7 +107,7 @@ def test_statements_of_a_request_carry_its_request_id(app):
     with app.test_request_context("/", headers={"X-Request-ID": "req-sql-1"}):
         app.preprocess_request()
         written = db.session.execute(text("SELECT current_query()")).scalar()
-        read = reads.execute(text("SELECT current_query()")).scalar()
+        read = reads.scalar(text("SELECT current_query()"))
 
     assert written == "/* request_id=req-sql-1 */ SELECT current_query()"
     assert read == "/* request_id=req-sql-1 */ SELECT current_query()"

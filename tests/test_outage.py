@@ -105,29 +105,29 @@ def budget_app(app):
 
 def test_reads_of_one_request_share_the_statement_timeout(budget_app):
     with budget_app.test_request_context():
-        reads.execute(text("SELECT pg_sleep(0.6)"))
+        reads.rows(text("SELECT pg_sleep(0.6)"))
 
         with pytest.raises(OperationalError, match="statement timeout"):
-            reads.execute(text("SELECT pg_sleep(0.6)"))
+            reads.rows(text("SELECT pg_sleep(0.6)"))
 
 
 def test_next_request_reads_with_the_whole_statement_timeout(budget_app):
     with budget_app.test_request_context():
-        reads.execute(text("SELECT pg_sleep(0.3)"))
-        reads.execute(text("SELECT 1"))
+        reads.rows(text("SELECT pg_sleep(0.3)"))
+        reads.rows(text("SELECT 1"))
 
     with budget_app.test_request_context():
-        assert reads.execute(text("SHOW statement_timeout")).scalar() == "1s"
+        assert reads.scalar(text("SHOW statement_timeout")) == "1s"
 
 
 def test_requests_that_share_an_app_context_have_a_budget_each(budget_app):
     with budget_app.app_context():
         for _ in range(2):
             with budget_app.test_request_context():
-                reads.execute(text("SELECT pg_sleep(0.6)"))
+                reads.rows(text("SELECT pg_sleep(0.6)"))
 
 
-@pytest.mark.parametrize("engine", [lambda: db.engine, lambda: current_app.extensions[reads.EXTENSION]])
+@pytest.mark.parametrize("engine", [lambda: db.engine, lambda: current_app.extensions[reads.EXTENSION].engine])
 def test_every_session_is_bounded_by_statement_and_idle_transaction_timeouts(app, engine):
     with app.app_context(), engine().connect() as connection:
         settings = [connection.exec_driver_sql(f"SHOW {name}").scalar()

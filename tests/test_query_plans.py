@@ -152,9 +152,9 @@ def plan_schema(app):
 
 @pytest.fixture
 def on_plan_schema(plan_schema):
-    reads.connection().execute(text("SET search_path TO plan_check, public"))
+    reads.rows(text("SET search_path TO plan_check, public"))
     yield
-    reads.connection().execute(text("RESET search_path"))
+    reads.rows(text("RESET search_path"))
 
 
 def plan_of(statement, parameters):
@@ -288,9 +288,9 @@ def test_first_page_uses_an_index(on_plan_schema, name, query):
 def far_apart_rows(rows):
     """The first, the middle and the last of ``rows``, in their order (none when it selects none)."""
     statement, parameters = rows.matching_query()
-    count = reads.connection().execute(select(func.count()).select_from(statement.subquery()), parameters).scalar()
+    count = reads.scalar(select(func.count()).select_from(statement.subquery()), parameters)
     offsets = sorted({0, count // 2, count - 1}) if count else []
-    return [reads.connection().execute(*rows.first_rows(1, offset)).mappings().first() for offset in offsets]
+    return [reads.records(*rows.first_rows(1, offset))[0] for offset in offsets]
 
 
 @pytest.mark.parametrize("name, query", with_known_gaps("cursor", PATHS))

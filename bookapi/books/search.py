@@ -55,7 +55,7 @@ def spelling_corrected(q):
     words = sorted({t.lower() for t in tokens if t.isalpha() and len(t) >= 3 and t.lower() != "or"})
     if not words:
         return None
-    nearest = {word: match for word, match in reads.execute(CORRECTIONS, {"words": words}) if match}
+    nearest = {word: match for word, match in reads.rows(CORRECTIONS, {"words": words}) if match}
     if not nearest:
         return None
     corrected = " ".join(nearest.get(t.lower(), t) if t.isalpha() else t for t in tokens)
@@ -65,7 +65,7 @@ def spelling_corrected(q):
 
 def refuse_unbounded_search(variant, parameters):
     """422, saying why, for a search its index cannot bound; its statements select nothing (see BOUNDED)."""
-    has_words, matches_wordless = reads.execute(SEARCH_CHECKS[variant], parameters).one()
+    [(has_words, matches_wordless)] = reads.rows(SEARCH_CHECKS[variant], parameters)
     if not has_words:
         raise ValidationError({"q": [NO_WORDS]})
     if matches_wordless:

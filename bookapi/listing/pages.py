@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, select
 
 from bookapi import reads
 from bookapi.listing.cursors import decode_cursor, encode_cursor, query_fingerprint
 from bookapi.listing.statements import (
     TRUSTED_ESTIMATE_FACTOR,
-    capped_count,
+    count_statement,
+    estimate_statement,
     matching_statement,
     page_statement,
     position_parameters,
@@ -48,7 +48,7 @@ def table_estimate(collection):
     now, kept = time.monotonic(), current_app.extensions.setdefault(TABLE_ESTIMATES, {})
     read_at, estimate = kept.get(collection, (None, None))
     if read_at is None or now - read_at >= current_app.config["LIST_ESTIMATE_MAX_AGE"]:
-        estimate = reads.execute(select(collection.estimate)).scalar()
+        estimate = reads.scalar(estimate_statement(collection))
         kept[collection] = (now, estimate)
     return estimate
 
@@ -119,10 +119,10 @@ class ListQuery:
 
     def count(self, cap, exact=False):
         """``(total, is_estimate)``: exact up to ``cap`` rows (or always, when asked), the planner's estimate above."""
-        statement, parameters = self.matching_query()
+        statement = count_statement(self.collection, self.conditions, exact)
         if exact:
-            return reads.execute(select(func.count()).select_from(statement.subquery()), parameters).scalar(), False
-        counted = reads.execute(select(capped_count(statement)), {**parameters, "count_limit": cap + 1}).scalar()
+            return reads.scalar(statement, self.parameters), False
+        counted = reads.scalar(statement, {**self.parameters, "count_limit": cap + 1})
         return settle_count(counted, cap, self.estimated_rows)
 
     def estimated_rows(self):

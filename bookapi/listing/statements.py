@@ -98,6 +98,19 @@ def matching_statement(collection, conditions):
 
 
 @lru_cache(maxsize=STATEMENT_SHAPES)
+def count_statement(collection, conditions, exact):
+    """How many rows a shape's conditions select: all of them, or no further than ``count_limit``."""
+    matching = matching_statement(collection, conditions)
+    return select(func.count()).select_from(matching.subquery()) if exact else select(capped_count(matching))
+
+
+@lru_cache
+def estimate_statement(collection):
+    """The planner's estimate of the rows of ``collection``'s table."""
+    return select(collection.estimate)
+
+
+@lru_cache(maxsize=STATEMENT_SHAPES)
 def page_statement(collection, conditions, sort, walk, counted):
     """The rows of a page: from the start (``walk`` "first", with an offset), or after a cursor position ("n")
     or before it, nearest first ("p"); ``counted`` adds the capped count (unfiltered: the table's estimate too, and

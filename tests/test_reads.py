@@ -1,0 +1,105 @@
+"""The reads of GET requests (bookapi.reads): SQL compiled once and run on the driver, with what SQLAlchemy would
+give back, over connections the app keeps between requests and replaces when they die or age."""
+import time
+
+import pytest
+from sqlalchemy import bindparam, select, text
+
+from bookapi import create_app, reads
+from bookapi.accounts.models import User
+from bookapi.books.models import Book
+from bookapi.books.statements import BOOK_BY_ID, BOOK_LIST, BOOKS_BY_IDS
+from bookapi.extensions import db
+from bookapi.listing.statements import page_statement
+from bookapi.users.queries import USER_LIST
+from tests.conftest import make_config
+from tests.factories import ReviewFactory, UserFactory
+
+BACKEND = text("SELECT pg_backend_pid()")
+
+
+def backend_of_a_request(app):
+    with app.test_request_context():
+        return reads.scalar(BACKEND)
+
+
+def as_sqlalchemy_reads(statement, parameters):
+    return [dict(row) for row in db.session.execute(statement, parameters).mappings()]
+
+
+@pytest.mark.parametrize("statement, parameters", [
+    (BOOK_BY_ID, {"book_id": 1}),
+    (BOOKS_BY_IDS, {"ids": [1, 2, 3]}),
+    (page_statement(BOOK_LIST, (), ("-average_rating",), "first", True), {"limit": 5, "offset": 0,
+                                                                          "count_limit": 100}),
+    (page_statement(USER_LIST, ("is_active",), (), "first", False), {"limit": 5, "offset": 0, "is_active": True}),
+], ids=["book", "books by ids", "page by rating, counted", "users filtered by a boolean"])
+def test_a_read_gives_back_what_sqlalchemy_would(app, statement, parameters):
+    for _ in range(3):
+        ReviewFactory(rating=4)
+    UserFactory(is_active=True)
+    UserFactory(is_active=False)
+    db.session.commit()
+
+    with app.test_request_context():
+        found = reads.records(statement, parameters)
+
+    assert found == as_sqlalchemy_reads(statement, parameters)
+    assert found
+
+
+def test_a_read_converts_parameters_as_sqlalchemy_would(app):
+    UserFactory(is_active=False)
+    statement = select(User.id).where(User.is_active == bindparam("active"))
+
+    with app.test_request_context():
+        # A boolean column's parameter is taken strictly as a boolean, as SQLAlchemy takes it.
+        assert reads.rows(statement, {"active": 0}) == db.session.execute(statement, {"active": 0}).all()
+        with pytest.raises(TypeError):
+            reads.rows(statement, {"active": "no"})
+
+
+def test_a_statement_with_an_expanding_in_list_is_refused(app):
+    with app.test_request_context(), pytest.raises(TypeError, match="expanding IN"):
+        reads.records(select(Book.id).where(Book.id.in_([1, 2])))
+
+
+def test_the_next_request_reads_on_the_connection_the_last_one_used(app):
+    first = backend_of_a_request(app)
+
+    assert backend_of_a_request(app) == first
+
+
+def test_a_kept_connection_that_died_is_replaced_and_the_read_run_again(app):
+    first = backend_of_a_request(app)
+    db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+
+    with app.test_request_context():
+        assert reads.scalar(text("SELECT 1")) == 1
+        second = reads.scalar(BACKEND)
+
+    assert second != first
+
+
+def test_a_kept_connection_is_replaced_once_as_old_as_the_pool_recycles_them(app):
+    recycling = create_app(make_config(SQLALCHEMY_ENGINE_OPTIONS={
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_recycle": 1,
+    }))
+    try:
+        first = backend_of_a_request(recycling)
+        assert backend_of_a_request(recycling) == first
+        time.sleep(1.1)
+
+        assert backend_of_a_request(recycling) != first
+    finally:
+        recycling.extensions[reads.EXTENSION].dispose()
+
+
+def test_dispose_closes_the_kept_connections(app):
+    disposable = create_app(make_config())
+    pid = backend_of_a_request(disposable)
+
+    disposable.extensions[reads.EXTENSION].dispose()
+
+    alive = db.session.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+    assert alive.scalar() == 0
