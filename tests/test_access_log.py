@@ -1,14 +1,16 @@
 """The access event: one per request, written by the app through structlog, in place of gunicorn's access line."""
+import io
 import json
 import os
 import runpy
+import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from bookapi import create_app
-from bookapi.config import Config, ProductionConfig
+from bookapi.config import ProductionConfig, default_log_format
 from bookapi.extensions import db
 from tests.conftest import RequestScopedClient, make_config, sign_in
 from tests.factories import BookFactory
@@ -117,9 +119,20 @@ def test_access_events_off_when_disabled(capsys):
     assert access_events(capsys) == []
 
 
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
 @pytest.mark.skipif("LOG_FORMAT" in os.environ, reason="LOG_FORMAT is set for this run")
-def test_production_logs_json_and_development_console():
-    assert (ProductionConfig.LOG_FORMAT, Config.LOG_FORMAT) == ("json", "console")
+def test_production_logs_json_and_development_readable_lines_on_a_terminal_only(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    on_a_terminal = default_log_format()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    elsewhere = default_log_format()
+
+    assert (on_a_terminal, elsewhere) == ("console", "json")
+    assert ProductionConfig.LOG_FORMAT == "json"
 
 
 def test_unknown_log_format_is_refused():

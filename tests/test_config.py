@@ -94,6 +94,8 @@ def development(tmp_path):
     return type("Development", (Config,), {
         "SECRET_KEY": None, "SQLALCHEMY_DATABASE_URI": TestingConfig.SQLALCHEMY_DATABASE_URI,
         "GENERATED_SECRET_KEY_FILE": tmp_path / ".data" / "secret_key",
+        # As a developer sees it on a terminal.
+        "LOG_FORMAT": "console",
     })
 
 
