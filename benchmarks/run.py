@@ -25,7 +25,7 @@ from tests.served import OtlpCollector
 from . import ceiling, dataset
 from .processes import BenchmarkError, Load, Server, free_port, http_get, pids_cpu_seconds
 from .results import Run, render, runs_table, targets, targets_table
-from .scenarios import SCENARIOS, TRACED, UNMETERED, NotAvailable
+from .scenarios import CONSOLE_LOGS, SCENARIOS, TRACED, UNMETERED, NotAvailable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -213,7 +213,7 @@ def measure(catalogues, workers, load, wrk_log):
         # What tracing and metrics cost is measured on the small catalogue alone.
         variants = {TRACED: {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url, "OTEL_TRACES_SAMPLER": "traceidratio",
                              "OTEL_TRACES_SAMPLER_ARG": "0.1"},
-                    UNMETERED: {"METRICS_ENABLED": "false"}}
+                    UNMETERED: {"METRICS_ENABLED": "false"}, CONSOLE_LOGS: {"LOG_FORMAT": "console"}}
         deployments = [Deployment.start(catalogue, workers, stack, variants if i == 0 else None)
                        for i, catalogue in enumerate(catalogues)]
         settled([server for deployment in deployments for server in deployment.servers.values()])

@@ -119,16 +119,20 @@ def deep_cursor_page(base_url, catalogue):
 # The service with one setting changed from what it ships, to show what a feature costs (on the small catalogue).
 TRACED = "service, tracing at 10 %"
 UNMETERED = "service, metrics off"
+# What a terminal's readable log lines cost: the harness writes the service's output to a file, where it logs JSON.
+CONSOLE_LOGS = "service, console log lines"
 
 SCENARIOS = (
     Scenario("lookup", "service", "lookup", "/api/v1/books/{id}"),
     Scenario("lookup", "ceiling", "lookup", "/books/{id}"),
     Scenario("lookup", TRACED, "lookup", "/api/v1/books/{id}"),
     Scenario("lookup", UNMETERED, "lookup", "/api/v1/books/{id}"),
+    Scenario("lookup", CONSOLE_LOGS, "lookup", "/api/v1/books/{id}"),
     Scenario("page", "service", "page", "/api/v1/books?size=20"),
     Scenario("page", "ceiling", "page", "/books?size=20"),
     Scenario("page", TRACED, "page", "/api/v1/books?size=20"),
     Scenario("page", UNMETERED, "page", "/api/v1/books?size=20"),
+    Scenario("page", CONSOLE_LOGS, "page", "/api/v1/books?size=20"),
     Scenario("deep cursor page", "service", "page", probe=deep_cursor_page),
     Scenario("author filter page", "service", "page", probe=author_page),
     Scenario("author_id page", "service", "page", probe=AUTHOR_ID_PAGE),
