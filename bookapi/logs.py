@@ -2,8 +2,9 @@
 
 Two paths lead to the same renderer. The app's and its libraries' ``logging`` records (gunicorn's too, through
 gunicorn.conf.py's logger class) are rendered by the root handler's ``ProcessorFormatter``. The access event, the
-one event every request writes, goes through a structlog logger of its own that skips ``logging`` altogether:
-building, filtering and handling a ``LogRecord`` costs several times what rendering the event does.
+one event every request writes, is stamped and rendered by the same structlog processors, called directly, and
+skips ``logging`` altogether: building, filtering and handling a ``LogRecord`` costs several times what rendering
+the event does.
 """
 import logging
 import os
@@ -84,15 +85,11 @@ class StandardError(logging.StreamHandler):
         pass
 
 
-class StandardOutput:
+def standard_output(line):
     """Where the access events go: ``sys.stdout`` as it is when each is written, one line each, flushed."""
-
-    def msg(self, line):
-        stream = sys.stdout
-        stream.write(line + "\n")
-        stream.flush()
-
-    info = warning = msg
+    stream = sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
 
 
 def configure_logging(level, log_format):
@@ -120,15 +117,16 @@ class AccessLog:
     """After each request: the access event (when ``every`` request is logged) and, for a request slower than
     ``slow_ms``, a warning with the time its SQL statements took (see bookapi.statement_hooks)."""
 
-    def __init__(self, log_format, level, every, slow_ms):
-        log = structlog.wrap_logger(
-            StandardOutput(), processors=[timestamper(), renderer(log_format)], context_class=dict,
-            wrapper_class=structlog.make_filtering_bound_logger(level),
-        )
-        # The level bound once per logger, rather than added to every event by a processor.
-        self.requests = log.bind(logger=ACCESS_LOGGER, level="info")
-        self.slow = log.bind(logger=ACCESS_LOGGER, level="warning")
+    def __init__(self, log_format, every, slow_ms):
+        # The two processors an event needs, run directly: whether it is written at all is decided here (``every``,
+        # ``slow_ms``), so a bound logger's level check and its copy of a context would be work done twice.
+        self.stamp, self.render = timestamper(), renderer(log_format)
         self.every, self.slow_ms = every, slow_ms
+
+    def write(self, level, message, event):
+        line = self.render(None, level, self.stamp(None, level, {"logger": ACCESS_LOGGER, "level": level, **event,
+                                                                 "event": message}))
+        standard_output(line)
 
     def __call__(self, response):
         # The objects behind Flask's proxies, looked up once rather than on every attribute.
@@ -152,9 +150,9 @@ class AccessLog:
             event["db_ms"] = round(context.get("db_seconds", 0.0) * 1000, 2)
             event["db_statements"] = context.get("db_statements", 0)
         if self.every:
-            self.requests.info("request", **event)
+            self.write("info", "request", event)
         if slow:
-            self.slow.warning("slow request", **event)
+            self.write("warning", "slow request", event)
         return response
 
 
@@ -165,6 +163,6 @@ def init_app(app):
     slow_ms = app.config["SLOW_REQUEST_MS"] if level <= logging.WARNING else 0
     # After-request functions run last-registered first: the access event goes out after every other one has run.
     if every or slow_ms:
-        app.after_request(AccessLog(log_format, level, every, slow_ms))
+        app.after_request(AccessLog(log_format, every, slow_ms))
     app.before_request(assign_request_id)
     app.after_request(echo_request_id)

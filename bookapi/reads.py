@@ -143,7 +143,8 @@ class Reads:
         for annotate in self.annotators:
             sent = annotate(sent)
         connection = kept.connection
-        cursor = connection.cursor()
+        # The driver's own cursor: the pool's wrapper of it would only pass each call on.
+        cursor = connection.dbapi_connection.cursor()
         started = time.perf_counter()
         try:
             with span:
