@@ -28,6 +28,8 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 # No route matched (a 404, or a 405 before any rule): one label value, not the raw path.
 UNMATCHED = "(unmatched)"
 ROUTE = "bookapi.metrics.route"
+# Marks a pooled connection whose checkout the gauge counted (in its pool entry's ``info``).
+COUNTED = "bookapi.metrics.counted"
 # From a millisecond (a lookup) to the gunicorn timeout's order of magnitude.
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -149,18 +151,25 @@ def instrument_pool(engine, pool, capacity):
 
     def checkout(dbapi_connection, record, proxy):
         checked_out.inc()
+        record.info[COUNTED] = True
         # A write only when it changed: overflow moves when the pool opens or closes a connection, rarely.
         now = max(0, engine.pool.overflow())
         if now != reported[0]:
             reported[0] = now
             overflow.set(now)
 
+    def checkin(dbapi_connection, record):
+        # SQLAlchemy also checks in a connection whose checkout failed (its ping failed and so did a new connection,
+        # as in a database outage), which was never counted out.
+        if record.info.pop(COUNTED, False):
+            checked_out.dec()
+
     def first_connect(dbapi_connection, record):
         # In the worker: the app opens no connection before gunicorn forks.
         POOL_CAPACITY.labels(pool).set(capacity)
 
     event.listen(engine.pool, "checkout", checkout)
-    event.listen(engine.pool, "checkin", lambda dbapi_connection, record: checked_out.dec())
+    event.listen(engine.pool, "checkin", checkin)
     event.listen(engine.pool, "first_connect", first_connect)
 
 

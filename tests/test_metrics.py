@@ -135,6 +135,17 @@ def test_write_statements_are_timed_under_the_orm_pool(client):
     assert sample("bookapi_db_pool_checked_out", pool="orm") == 0
 
 
+def test_a_checkout_that_failed_in_an_outage_leaves_the_gauge_as_it_was(proxied_client, proxy):
+    assert proxied_client.post("/api/v1/books", json=BookPayload()).status_code == 201
+    before = sample("bookapi_db_pool_checked_out", pool="orm")
+    proxy.cut()
+    # The pooled connection fails its ping, and a new one cannot be made: SQLAlchemy checks the entry back in.
+    assert proxied_client.post("/api/v1/books", json=BookPayload()).status_code == 503
+    proxy.restore()
+
+    assert sample("bookapi_db_pool_checked_out", pool="orm") == before
+
+
 def test_connections_held_count_as_checked_out_and_overflow_past_the_pool_size():
     options = {**TestingConfig.SQLALCHEMY_ENGINE_OPTIONS, "pool_size": 1, "max_overflow": 2}
     with own_app(SQLALCHEMY_ENGINE_OPTIONS=options) as app, app.app_context():
