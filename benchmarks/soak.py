@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tests.factories import BookPayload
-from tests.reliability.harness import Load, Nginx, OpenLoad, Postgres, Redis, Service, p99, wait_for
+from tests.reliability.harness import SENT_LATE, Load, Nginx, OpenLoad, Postgres, Redis, Service, p99, wait_for
 
 HERE = Path(__file__).resolve().parent
 REPORT = HERE / "SOAK.md"
@@ -135,15 +135,22 @@ def kind(outcome):
     return str(outcome.status or outcome.error)
 
 
+def sent_late(outcome):
+    return outcome.detail.get("late", 0.0) > SENT_LATE
+
+
 def windows(outcomes, width, end):
-    """Per ``width`` seconds: answered requests, their p99, and what failed, by kind."""
+    """Per ``width`` seconds: answered requests, their p99, what failed, by kind, and how many requests the
+    generator sent late (in a burst of its own making), failed ones among them."""
     rows = []
     start = 0.0
     while start < end:
         inside = [o for o in outcomes if start <= o.started < start + width]
         good = [o for o in inside if succeeded(o)]
         errors = Counter(kind(o) for o in inside if not succeeded(o))
-        rows.append({"start": start, "count": len(inside), "p99": p99(good), "errors": errors})
+        late = [o for o in inside if sent_late(o)]
+        rows.append({"start": start, "count": len(inside), "p99": p99(good), "errors": errors, "late": len(late),
+                     "late_failed": sum(not succeeded(o) for o in late)})
         start += width
     return rows
 
@@ -183,15 +190,18 @@ def render(run):
     lines += ["", "## Errors by kind", "", "| kind | count |", "|---|---:|"]
     lines += [f"| {name} | {count} |" for name, count in run["errors"].most_common()] or ["| none | 0 |"]
     lines += ["", "## Over time", "",
-              "| from (s) | requests | p99 2xx (ms) | errors | workers' RSS (MiB) | PostgreSQL sessions "
+              f"Sent late: requests the generator sent more than {SENT_LATE * 1000:.0f} ms after they were due, "
+              "in a burst of its own making (failed ones among them in brackets).", "",
+              "| from (s) | requests | p99 2xx (ms) | errors | sent late | workers' RSS (MiB) | PostgreSQL sessions "
               "(idle in transaction) | connections to gunicorn |",
-              "|---:|---:|---:|---|---|---|---:|"]
+              "|---:|---:|---:|---|---:|---|---|---:|"]
     for row in run["windows"]:
         sample = row["sample"] or {}
         rss = ", ".join(f"{rss:.0f}" for rss in sample.get("workers", {}).values() if rss is not None)
         p99_ms = f"{row['p99'] * 1000:.0f}" if row["p99"] is not None else "-"
         errors = ", ".join(f"{name} ×{count}" for name, count in row["errors"].most_common()) or "-"
-        lines.append(f"| {row['start']:.0f} | {row['count']} | {p99_ms} | {errors} | {rss or '-'} | "
+        lines.append(f"| {row['start']:.0f} | {row['count']} | {p99_ms} | {errors} | "
+                     f"{row['late']} ({row['late_failed']}) | {rss or '-'} | "
                      f"{sample.get('sessions', '-')} ({sample.get('idle_in_transaction', '-')}) | "
                      f"{sample.get('established', '-')} |")
     lines += ["", "## Memory per worker", "",

@@ -47,7 +47,7 @@ def default_log_format():
     """Readable lines when the logs go to a terminal; one JSON object per line anywhere else (a file, a pipe, a
     process manager), where a program rather than a person reads them first, as structlog's documentation advises.
     A JSON line is also the cheaper to render: about 2 µs against 16 µs for the access event."""
-    return "console" if sys.stderr.isatty() else "json"
+    return "console" if sys.stderr is not None and sys.stderr.isatty() else "json"
 
 
 class Config:

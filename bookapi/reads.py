@@ -55,6 +55,9 @@ class Compiled:
 
     def converted(self, dialect, description, rows):
         if self.converters is None:
+            if self.columns and len(self.columns) != len(description):
+                raise TypeError("reads cannot match this statement's result columns to its selected ones: select "
+                                "columns, not entities")
             self.converters = [column.type.dialect_impl(dialect).result_processor(dialect, column_description[1])
                                for column, column_description in zip(self.columns, description)]
         converters = self.converters
@@ -71,6 +74,8 @@ def compiled(statement, dialect):
     # An expanding IN list is rendered per call, from its values: a read takes a list as one array (= ANY(:ids)).
     if "__[POSTCOMPILE_" in found.string:
         raise TypeError(f"reads cannot run a statement with an expanding IN list: {found.string}")
+    if found.escaped_bind_names:
+        raise TypeError(f"reads take parameter names as they are: rename {', '.join(found.escaped_bind_names)}")
     converts = {found.bind_names[bind]: convert for bind in found.binds.values()
                 if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
     return Compiled(found.string, found, tuple(getattr(statement, "selected_columns", ())), converts)
@@ -107,20 +112,29 @@ class Reads:
                 kept = self.idle.pop()
             except IndexError:  # another thread took the last one
                 break
-            if kept.generation == self.generation and time.monotonic() - kept.taken_at < self.recycle_seconds:
+            if kept.generation != self.generation:
+                kept.connection.invalidate()
+            elif time.monotonic() - kept.taken_at < self.recycle_seconds:
                 return kept
-            kept.connection.close()
+            else:
+                # Back to the pool, which replaces a connection that old when it next hands it out.
+                kept.connection.close()
         try:
             return Kept(self.engine.raw_connection(), time.monotonic(), self.generation)
         except self.dbapi_error as error:
-            raise DBAPIError.instance(None, None, error, self.dbapi_error, hide_parameters=True,
-                                      dialect=self.dialect) from error
+            raise self.database_error(error) from error
 
     def hand_back(self, kept):
         if kept.generation == self.generation and kept.connection.is_valid:
             self.idle.append(kept)
-        else:
-            kept.connection.close()
+        elif kept.connection.is_valid:
+            # Taken before a connection was found dead: not to be trusted to the pool either.
+            kept.connection.invalidate()
+
+    def database_error(self, error, statement=None, parameters=None, gone=False):
+        """The driver's ``error`` as SQLAlchemy raises it, with the bound values left out of its message."""
+        return DBAPIError.instance(statement, parameters, error, self.dbapi_error, hide_parameters=True,
+                                   connection_invalidated=gone, dialect=self.dialect)
 
     def forget_kept(self):
         """Close every kept connection that is not in use; those in use are closed when handed back."""
@@ -142,11 +156,11 @@ class Reads:
         sent = within_budget(sql)
         for annotate in self.annotators:
             sent = annotate(sent)
-        connection = kept.connection
-        # The driver's own cursor: the pool's wrapper of it would only pass each call on.
-        cursor = connection.dbapi_connection.cursor()
+        connection, cursor = kept.connection, None
         started = time.perf_counter()
         try:
+            # The driver's own cursor: the pool's wrapper of it would only pass each call on.
+            cursor = connection.dbapi_connection.cursor()
             with span:
                 cursor.execute(sent, parameters)
                 description = cursor.description
@@ -156,10 +170,10 @@ class Reads:
             if gone:
                 connection.invalidate(error)
                 self.forget_kept()
-            raise DBAPIError.instance(sent, parameters, error, self.dbapi_error, hide_parameters=True,
-                                      connection_invalidated=gone, dialect=self.dialect) from error
+            raise self.database_error(error, sent, parameters, gone) from error
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
             seconds = time.perf_counter() - started
             for observe in self.observers:
                 observe(seconds)

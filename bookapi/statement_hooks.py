@@ -34,7 +34,7 @@ def annotated(statement):
     return statement
 
 
-def count_statement(seconds):
+def add_database_time(seconds):
     """Add a statement that took ``seconds`` to its request's database time."""
     if has_app_context():
         request_globals = g._get_current_object()
@@ -58,7 +58,7 @@ def stop_clock(*args):
     if has_app_context():
         started = g.pop("statement_started", None)
         if started is not None:
-            count_statement(perf_counter() - started)
+            add_database_time(perf_counter() - started)
 
 
 def stop_clock_on_error(exception_context):
@@ -77,4 +77,4 @@ def init_app(app):
     reader = app.extensions[reads.EXTENSION]
     reader.annotators.append(annotated)
     if timed:
-        reader.observers.append(count_statement)
+        reader.observers.append(add_database_time)

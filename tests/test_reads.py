@@ -23,6 +23,10 @@ def backend_of_a_request(app):
         return reads.scalar(BACKEND)
 
 
+def alive(pid):
+    return db.session.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar()
+
+
 def as_sqlalchemy_reads(statement, parameters):
     return [dict(row) for row in db.session.execute(statement, parameters).mappings()]
 
@@ -101,5 +105,31 @@ def test_dispose_closes_the_kept_connections(app):
 
     disposable.extensions[reads.EXTENSION].dispose()
 
-    alive = db.session.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
-    assert alive.scalar() == 0
+    assert alive(pid) == 0
+
+
+def test_a_parameter_name_the_driver_would_need_escaped_is_refused(app):
+    statement = select(Book.id).where(Book.id == bindparam("book id"))
+
+    with app.test_request_context(), pytest.raises(TypeError, match="rename book id"):
+        reads.records(statement, {"book id": 1})
+
+
+def test_a_kept_connection_closed_on_this_side_is_replaced_and_the_read_run_again(app):
+    first = backend_of_a_request(app)
+    # The one the next request takes.
+    app.extensions[reads.EXTENSION].idle[-1].connection.dbapi_connection.close()
+
+    with app.test_request_context():
+        assert reads.scalar(BACKEND) != first
+
+
+def test_a_connection_in_use_when_another_was_found_dead_is_closed_when_handed_back(app):
+    reader = app.extensions[reads.EXTENSION]
+    with app.test_request_context():
+        in_use = reads.scalar(BACKEND)
+        # Another request finds its connection dead meanwhile: every connection taken before may be dead too.
+        reader.forget_kept()
+
+    assert alive(in_use) == 0
+    assert reader.idle == []

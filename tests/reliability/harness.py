@@ -510,6 +510,10 @@ class SlowClients:
             connection.close()
 
 
+# Sent this long after it was due, a request went out in a burst: an OpenLoad had fallen behind.
+SENT_LATE = 0.05
+
+
 class OpenLoad:
     """An open-loop load: ``rate`` requests a second for ``seconds``, each started when it is due whatever the
     earlier ones did, by a pool of ``max_outstanding`` threads. A request due while every thread waits for an

@@ -6,14 +6,12 @@ machine managed just before.
 """
 import pytest
 
-from tests.reliability.harness import Load, OpenLoad, p99
+from tests.reliability.harness import SENT_LATE, Load, OpenLoad, p99
 
 PAGE = ("GET", "/api/v1/books?size=20", None, {})
 CAPACITY_SECONDS = 4
 OVERLOAD_SECONDS = 6
 RECOVERY_SECONDS = 1
-# Sent this long after it was due, a request went out in a burst: the generator had fallen behind.
-SENT_LATE = 0.05
 
 
 def page(client, n):
