@@ -98,10 +98,10 @@ class Reads:
     - ``span``: a function of the SQL returning a context manager around its run (a tracing span), or None.
     """
 
-    def __init__(self, engine, recycle_seconds):
+    def __init__(self, engine, recycle_seconds, keep_at_most):
         self.engine, self.dialect = engine, engine.dialect
         self.dbapi_error = engine.dialect.loaded_dbapi.Error
-        self.recycle_seconds = recycle_seconds
+        self.recycle_seconds, self.keep_at_most = recycle_seconds, keep_at_most
         self.idle, self.generation = [], 0
         self.annotators, self.observers, self.span = [], [], None
 
@@ -126,7 +126,12 @@ class Reads:
 
     def hand_back(self, kept):
         if kept.generation == self.generation and kept.connection.is_valid:
-            self.idle.append(kept)
+            if len(self.idle) < self.keep_at_most:
+                self.idle.append(kept)
+            else:
+                # More than a burst of requests (threads) needs between bursts: back to the pool, which closes
+                # the connections it holds beyond DB_POOL_SIZE.
+                kept.connection.close()
         elif kept.connection.is_valid:
             # Taken before a connection was found dead: not to be trusted to the pool either.
             kept.connection.invalidate()
@@ -258,7 +263,8 @@ def init_app(app):
     engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], **options)
     # A kept connection is replaced once it is as old as the pool would let one get (DB_POOL_RECYCLE; -1: never).
     recycle = options.get("pool_recycle", -1)
-    app.extensions[EXTENSION] = Reads(engine, recycle if recycle > 0 else float("inf"))
+    # Up to DB_POOL_SIZE idle between requests, as the pool would keep.
+    app.extensions[EXTENSION] = Reads(engine, recycle if recycle > 0 else float("inf"), options.get("pool_size", 5))
     # At the end of the request, and of an app context used without one (a command, a test): an app context that
     # several requests share (as a test client's may) must not share one budget between them.
     app.teardown_request(release)

@@ -133,3 +133,19 @@ def test_a_connection_in_use_when_another_was_found_dead_is_closed_when_handed_b
 
     assert alive(in_use) == 0
     assert reader.idle == []
+
+
+def test_connections_beyond_the_pool_size_go_back_to_the_pool(app):
+    small = create_app(make_config(SQLALCHEMY_ENGINE_OPTIONS={**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                              "pool_size": 1}))
+    reader = small.extensions[reads.EXTENSION]
+    try:
+        # Two requests at once (two threads of a worker), then none.
+        first, second = reader.take(), reader.take()
+        reader.hand_back(first)
+        reader.hand_back(second)
+
+        assert reader.idle == [first]
+        assert reader.engine.pool.checkedout() == 1
+    finally:
+        reader.dispose()
