@@ -14,12 +14,19 @@ read pool's connections stay checked out of it. The pool does not ping a connect
 request) either: a read that finds its connection dead, as after a database restart, drops every kept connection
 and is simply run again on a fresh one, which a read can safely be.
 
+A read of a statement that a caller marks as prepared (a lookup by key, whose plan cannot depend on the value
+looked up) runs as ``EXECUTE`` of a statement PREPAREd on its connection the first time it runs there, in the same
+round trip. PostgreSQL then plans it once per connection rather than once per read; for a lookup of a table with
+as many indexes as the books', planning is most of what the database does for it. A connection keeps at most
+PREPARED_PER_CONNECTION of them; their names are in its ``info``, which the pool empties when it reconnects.
+
 A request's reads share one budget of database time, DB_STATEMENT_TIMEOUT_MS, rather than having it once each.
 The first read runs under the connection's own statement_timeout, which is the whole budget, so a request of
 one read pays nothing for it. Each later read is sent as ``SET LOCAL statement_timeout = <what is left>; <read>``:
 PostgreSQL runs a message of several statements as one transaction, so the setting ends with the read, and it
 travels in the read's own round trip.
 """
+import itertools
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -32,6 +39,16 @@ from sqlalchemy.exc import DBAPIError
 EXTENSION = "bookapi.reads"
 # Statements whose compiled SQL a process keeps: the modules' constants and a list's shapes (STATEMENT_SHAPES each).
 COMPILED_STATEMENTS = 2048
+# Statements a connection keeps prepared, at most: beyond them (only after COMPILED_STATEMENTS of them have been
+# compiled and evicted and compiled again under new names) reads are sent as SQL.
+PREPARED_PER_CONNECTION = 64
+# A connection's info key: the names of the statements prepared on it.
+PREPARED = "bookapi.prepared"
+# What PostgreSQL answers to the EXECUTE of a statement prepared before its tables changed shape (a migration, while
+# the app serves): "cached plan must not change result type" (0A000), or, when a column it compares changed type, an
+# error of class 42 (syntax or types) as it analyses the statement again with the parameter types it was prepared with.
+STALE_PREPARED = ("0A000", "42")
+statement_names = (f"bookapi_{number}" for number in itertools.count(1))
 
 
 @dataclass
@@ -67,6 +84,23 @@ class Compiled:
                 for row in rows]
 
 
+@dataclass
+class Prepared:
+    """A statement as a prepared one: its name, its PREPARE, and the order of its parameters ($1, $2, …)."""
+
+    name: str
+    definition: str
+    order: tuple
+    # False once PostgreSQL has refused to prepare it (a parameter whose type it cannot tell, say): sent as SQL.
+    usable: bool = True
+
+    def execution(self, parameters):
+        """The EXECUTE of this statement with ``parameters`` (by name), and its values in order."""
+        placeholders = ", ".join(["%s"] * len(self.order))
+        return f"EXECUTE {self.name}({placeholders})" if self.order else f"EXECUTE {self.name}", [
+            parameters[name] for name in self.order]
+
+
 @lru_cache(maxsize=COMPILED_STATEMENTS)
 def compiled(statement, dialect):
     """``statement`` compiled for ``dialect``, once per process."""
@@ -79,6 +113,21 @@ def compiled(statement, dialect):
     converts = {found.bind_names[bind]: convert for bind in found.binds.values()
                 if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
     return Compiled(found.string, found, tuple(getattr(statement, "selected_columns", ())), converts)
+
+
+@lru_cache(maxsize=COMPILED_STATEMENTS)
+def prepared(statement, dialect):
+    """``statement`` as a prepared statement of a name of its own, once per process; its SQL is the same as
+    ``compiled``'s but for the placeholders, numbered as PREPARE wants them."""
+    found = statement.compile(dialect=numbered(dialect))
+    name = next(statement_names)
+    return Prepared(name, f"PREPARE {name} AS {found.string}", tuple(found.positiontup))
+
+
+@lru_cache
+def numbered(dialect):
+    """``dialect`` with PostgreSQL's own numbered placeholders ($1, $2, …)."""
+    return type(dialect)(paramstyle="numeric_dollar")
 
 
 @dataclass
@@ -154,11 +203,44 @@ class Reads:
         self.forget_kept()
         self.engine.dispose()
 
-    def run(self, kept, sql, parameters):
-        """``(description, rows)`` of ``sql`` run on ``kept`` within the request's budget; a database error as
-        SQLAlchemy raises it."""
-        span = self.span(sql) if self.span is not None else nullcontext()
-        sent = within_budget(sql)
+    def run(self, kept, sql, parameters, prepared=None):
+        """``(description, rows)`` of ``sql`` run on ``kept`` within the request's budget, as the EXECUTE of
+        ``prepared`` where it is given; a database error as SQLAlchemy raises it."""
+        sent, values = sql, parameters
+        if prepared is not None and self.prepare(kept, prepared):
+            sent, values = prepared.execution(parameters)
+        with self.span(sql) if self.span is not None else nullcontext():
+            return self.send(kept, within_budget(sent), values, prepared is not None)
+
+    def prepare(self, kept, prepared):
+        """Whether ``prepared`` is prepared on ``kept``'s connection, preparing it first if need be and if it can.
+
+        A PREPARE of its own, not in the EXECUTE's round trip: PostgreSQL keeps a prepared statement even when
+        the rest of its message fails, so only a PREPARE that answered tells which names a connection has."""
+        names = kept.connection.info.setdefault(PREPARED, set())
+        if prepared.name in names:
+            return True
+        if not prepared.usable or len(names) >= PREPARED_PER_CONNECTION:
+            return False
+        try:
+            self.send(kept, prepared.definition, None, False)
+        except DBAPIError as error:
+            if error.connection_invalidated or not (getattr(error.orig, "pgcode", None) or "").startswith("42"):
+                raise
+            # Syntax or types (class 42): this statement cannot be prepared, on any connection.
+            prepared.usable = False
+            return False
+        names.add(prepared.name)
+        return True
+
+    def send(self, kept, sql, parameters, stale_if_changed):
+        """``(description, rows)`` of ``sql`` with ``parameters``; a database error as SQLAlchemy raises it, one
+        that leaves the connection unusable (``connection_invalidated``) after invalidating it and every kept one.
+
+        ``stale_if_changed``: an EXECUTE that fails as one of a statement prepared before its table changed shape
+        (STALE_PREPARED) counts as such an error: every connection's prepared statements may be stale, and a fresh
+        connection prepares them anew (or, for a statement that is wrong in itself, finds that it cannot)."""
+        sent = sql
         for annotate in self.annotators:
             sent = annotate(sent)
         connection, cursor = kept.connection, None
@@ -166,12 +248,12 @@ class Reads:
         try:
             # The driver's own cursor: the pool's wrapper of it would only pass each call on.
             cursor = connection.dbapi_connection.cursor()
-            with span:
-                cursor.execute(sent, parameters)
-                description = cursor.description
-                return description, cursor.fetchall() if description is not None else []
+            cursor.execute(sent, parameters)
+            description = cursor.description
+            return description, cursor.fetchall() if description is not None else []
         except self.dbapi_error as error:
-            gone = self.dialect.is_disconnect(error, connection.dbapi_connection, cursor)
+            gone = self.dialect.is_disconnect(error, connection.dbapi_connection, cursor) or (
+                stale_if_changed and (getattr(error, "pgcode", None) or "").startswith(STALE_PREPARED))
             if gone:
                 connection.invalidate(error)
                 self.forget_kept()
@@ -203,38 +285,39 @@ def within_budget(sql):
     return f"SET LOCAL statement_timeout = {left_ms}; {sql}"
 
 
-def run(statement, parameters=None):
+def run(statement, parameters=None, prepare=False):
     """``(column names, rows)`` of a read of ``statement`` (a constant or a list's shape: see the module's
-    docstring) with ``parameters``."""
+    docstring) with ``parameters``; as a prepared statement when ``prepare`` is true."""
     reader = current_app.extensions[EXTENSION]
     found = compiled(statement, reader.dialect)
     values = found.parameters(parameters)
+    ready = prepared(statement, reader.dialect) if prepare else None
     try:
-        description, rows = reader.run(kept_connection(), found.sql, values)
+        description, rows = reader.run(kept_connection(), found.sql, values, ready)
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
         hand_back()
-        description, rows = reader.run(kept_connection(), found.sql, values)
+        description, rows = reader.run(kept_connection(), found.sql, values, ready)
     if description is None:
         return (), rows
     return tuple(column[0] for column in description), found.converted(reader.dialect, description, rows)
 
 
-def records(statement, parameters=None):
+def records(statement, parameters=None, prepare=False):
     """The rows of a read as plain dicts: several times cheaper to read than row mappings."""
-    names, rows = run(statement, parameters)
+    names, rows = run(statement, parameters, prepare)
     return [dict(zip(names, row)) for row in rows]
 
 
-def rows(statement, parameters=None):
+def rows(statement, parameters=None, prepare=False):
     """The rows of a read as tuples."""
-    return run(statement, parameters)[1]
+    return run(statement, parameters, prepare)[1]
 
 
-def scalar(statement, parameters=None):
+def scalar(statement, parameters=None, prepare=False):
     """The first value of the first row of a read; None when there is no row."""
-    found = run(statement, parameters)[1]
+    found = run(statement, parameters, prepare)[1]
     return found[0][0] if found else None
 
 

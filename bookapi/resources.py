@@ -31,8 +31,9 @@ def get_or_404(model, item_id, detail, for_update=False):
 
 
 def row_or_404(statement, parameters, detail):
-    """The first row a read finds, as a dict; else 404."""
-    found = reads.records(statement, parameters)
+    """The first row a read of an item by its key finds, as a dict; else 404. The statement is prepared: its plan
+    cannot depend on which item is read."""
+    found = reads.records(statement, parameters, prepare=True)
     if not found:
         abort(404, detail)
     return found[0]

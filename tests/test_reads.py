@@ -13,7 +13,7 @@ from bookapi.extensions import db
 from bookapi.listing.statements import page_statement
 from bookapi.users.queries import USER_LIST
 from tests.conftest import make_config
-from tests.factories import ReviewFactory, UserFactory
+from tests.factories import BookFactory, ReviewFactory, UserFactory
 
 BACKEND = text("SELECT pg_backend_pid()")
 
@@ -38,7 +38,8 @@ def as_sqlalchemy_reads(statement, parameters):
                                                                           "count_limit": 100}),
     (page_statement(USER_LIST, ("is_active",), (), "first", False), {"limit": 5, "offset": 0, "is_active": True}),
 ], ids=["book", "books by ids", "page by rating, counted", "users filtered by a boolean"])
-def test_a_read_gives_back_what_sqlalchemy_would(app, statement, parameters):
+@pytest.mark.parametrize("prepare", [False, True], ids=["as SQL", "prepared"])
+def test_a_read_gives_back_what_sqlalchemy_would(app, statement, parameters, prepare):
     for _ in range(3):
         ReviewFactory(rating=4)
     UserFactory(is_active=True)
@@ -46,10 +47,11 @@ def test_a_read_gives_back_what_sqlalchemy_would(app, statement, parameters):
     db.session.commit()
 
     with app.test_request_context():
-        found = reads.records(statement, parameters)
+        # Twice: the first read of a prepared statement prepares it, the second only executes it.
+        found = [reads.records(statement, parameters, prepare=prepare) for _ in range(2)]
 
-    assert found == as_sqlalchemy_reads(statement, parameters)
-    assert found
+    assert found[0] == found[1] == as_sqlalchemy_reads(statement, parameters)
+    assert found[0]
 
 
 def test_a_read_converts_parameters_as_sqlalchemy_would(app):
@@ -149,3 +151,85 @@ def test_connections_beyond_the_pool_size_go_back_to_the_pool(app):
         assert reader.engine.pool.checkedout() == 1
     finally:
         reader.dispose()
+
+
+PREPARED_ON_THIS_CONNECTION = text("SELECT name, statement FROM pg_prepared_statements")
+
+
+def test_a_prepared_read_is_prepared_once_per_connection(app):
+    book = BookFactory()
+    db.session.commit()
+    app.extensions[reads.EXTENSION].forget_kept()  # a new connection, with nothing prepared yet
+    with app.test_request_context():
+        reads.records(BOOK_BY_ID, {"book_id": book.id}, prepare=True)
+    with app.test_request_context():
+        assert reads.records(BOOK_BY_ID, {"book_id": book.id}, prepare=True)[0]["id"] == book.id
+        prepared = reads.rows(PREPARED_ON_THIS_CONNECTION)
+
+    assert len(prepared) == 1
+    name, statement = prepared[0]
+    assert statement.startswith(f"PREPARE {name} AS SELECT books.id")
+    assert "WHERE books.id = $1" in statement
+
+
+def test_a_prepared_read_on_a_new_connection_prepares_it_there(app):
+    book = BookFactory()
+    db.session.commit()
+    first = backend_of_a_request(app)
+    with app.test_request_context():
+        reads.records(BOOK_BY_ID, {"book_id": book.id}, prepare=True)
+    db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+
+    with app.test_request_context():
+        found = reads.records(BOOK_BY_ID, {"book_id": book.id}, prepare=True)
+        assert reads.scalar(BACKEND) != first
+
+    assert found[0]["id"] == book.id
+
+
+def test_a_statement_postgresql_cannot_prepare_is_read_as_sql(app):
+    untyped = text("SELECT 1 WHERE :value IS NULL")
+
+    with app.test_request_context():
+        assert reads.rows(untyped, {"value": None}, prepare=True) == [(1,)]
+        assert reads.rows(untyped, {"value": None}, prepare=True) == [(1,)]
+        assert not [statement for _, statement in reads.rows(PREPARED_ON_THIS_CONNECTION) if "IS NULL" in statement]
+
+
+@pytest.mark.parametrize("change, found", [
+    # PostgreSQL: "cached plan must not change result type".
+    ("ALTER COLUMN value TYPE text", [("7",)]),
+    # PostgreSQL analyses the statement again with the parameter type it was prepared with: "operator does not
+    # exist: text = integer".
+    ("ALTER COLUMN id TYPE text", [(7,)]),
+], ids=["a selected column", "a compared column"])
+def test_a_prepared_read_of_a_table_that_changed_shape_is_prepared_again(app, change, found):
+    db.session.execute(text("CREATE TABLE reshaped (id integer, value integer)"))
+    db.session.execute(text("INSERT INTO reshaped VALUES (1, 7)"))
+    db.session.commit()
+    statement = text("SELECT value FROM reshaped WHERE id = :id")
+    try:
+        with app.test_request_context():
+            assert reads.rows(statement, {"id": 1}, prepare=True) == [(7,)]
+        # A migration while the app serves.
+        db.session.execute(text(f"ALTER TABLE reshaped {change}"))
+        db.session.commit()
+
+        with app.test_request_context():
+            assert reads.rows(statement, {"id": "1"}, prepare=True) == found
+    finally:
+        db.session.rollback()
+        db.session.execute(text("DROP TABLE reshaped"))
+        db.session.commit()
+
+
+def test_a_connection_keeps_only_so_many_prepared_statements(app, monkeypatch):
+    monkeypatch.setattr(reads, "PREPARED_PER_CONNECTION", 1)
+    app.extensions[reads.EXTENSION].forget_kept()  # a new connection, with nothing prepared yet
+
+    with app.test_request_context():
+        assert reads.scalar(text("SELECT CAST(:one AS integer)"), {"one": 1}, prepare=True) == 1
+        assert reads.scalar(text("SELECT CAST(:two AS integer) + 0"), {"two": 2}, prepare=True) == 2
+        prepared = reads.rows(PREPARED_ON_THIS_CONNECTION)
+
+    assert [statement for _, statement in prepared] == [f"PREPARE {prepared[0][0]} AS SELECT CAST($1 AS integer)"]
