@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from tests.served import OtlpCollector
 from . import ceiling, dataset
 from .processes import BenchmarkError, Load, Server, free_port, http_get, pids_cpu_seconds
 from .results import Run, render, runs_table, targets, targets_table
-from .scenarios import CONSOLE_LOGS, SCENARIOS, TRACED, UNMETERED, NotAvailable
+from .scenarios import CONSOLE_LOGS, RATIO_SCENARIOS, SCENARIOS, TRACED, UNMETERED, NotAvailable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -169,16 +169,19 @@ class Deployment:
         backends["ceiling"] = BackendCpu(monitor, ceiling.APPLICATION_NAME)
         return cls(catalogue, started, backends)
 
-    def measure(self, scenario, load, wrk_log):
+    def measure(self, scenario, load, wrk_log, round_number=1):
         server, backend = self.servers[scenario.app], self.backends[scenario.app]
-        run = Run(scenario.name, scenario.app, self.catalogue.books, scenario.kind, scales=scenario.scales)
-        label = f"  {scenario.name:<20} {scenario.app:<8} {self.catalogue.books:>9,}"
+        run = Run(scenario.name, scenario.app, self.catalogue.books, scenario.kind, scales=scenario.scales,
+                  round=round_number)
+        label = f"  {scenario.name:<20} {scenario.app:<8} {self.catalogue.books:>9,} r{round_number}"
         try:
             path, run.note = scenario.resolve(server.base_url, self.catalogue)
         except NotAvailable as reason:
             run.note = str(reason)
             print(f"{label}  skipped: {reason}", flush=True)
             return run
+        if scenario.connections:
+            load = replace(load, threads=min(load.threads, scenario.connections), connections=scenario.connections)
         run.figures = load.run(server.base_url, path, self.catalogue.books, wrk_log,
                                meter=lambda: {"app": server.cpu_seconds(), "db": backend()})
         f = run.figures
@@ -201,10 +204,12 @@ def settled(servers, within=60, idle_share=0.05):
     return False
 
 
-def measure(catalogues, workers, load, wrk_log):
+def measure(catalogues, workers, load, wrk_log, rounds):
     """Every scenario, with the runs a ratio compares (service and ceiling, small and large) back to back, so that
-    the machine's other work drifts as little as possible between them. Every other scenario runs them in reverse
-    order, so that going first or last does not always favour the same side."""
+    the machine's other work drifts as little as possible between them. Every other scenario (and round) runs them
+    in reverse order, so that going first or last does not always favour the same side. The scenarios with a
+    throughput target (RATIO_SCENARIOS) run ``rounds`` times: on a shared machine one pair of runs can land on a
+    busy moment of one side, and the targets are held to the median of the rounds' ratios."""
     runs, notes = [], []
     with ExitStack() as stack:
         # Where the traced service sends its spans: what a traced service pays is its own work (sampling, spans,
@@ -220,11 +225,14 @@ def measure(catalogues, workers, load, wrk_log):
         for deployment in deployments:
             notes.append(f"{deployment.catalogue.books:,} books, JSON of service and ceiling: "
                          + same_shape(deployment.servers["service"], deployment.servers["ceiling"]))
-        for turn, name in enumerate(dict.fromkeys(scenario.name for scenario in SCENARIOS)):
+        turn = 0
+        for name in dict.fromkeys(scenario.name for scenario in SCENARIOS):
             pairs = [(d, s) for d in deployments for s in SCENARIOS if s.name == name and s.app in d.servers]
-            order = range(len(pairs)) if turn % 2 == 0 else reversed(range(len(pairs)))
-            measured = {i: pairs[i][0].measure(pairs[i][1], load, wrk_log) for i in order}
-            runs += [measured[i] for i in range(len(pairs))]
+            for round_number in range(1, (rounds if name in RATIO_SCENARIOS else 1) + 1):
+                order = range(len(pairs)) if turn % 2 == 0 else reversed(range(len(pairs)))
+                measured = {i: pairs[i][0].measure(pairs[i][1], load, wrk_log, round_number) for i in order}
+                runs += [measured[i] for i in range(len(pairs))]
+                turn += 1
         notes.append(f"{TRACED}: {len(sink.spans):,} spans in {sink.batches:,} batches reached the OTLP collector")
     return runs, notes
 
@@ -288,6 +296,7 @@ def main():
         sys.exit(INSTALL_WRK)
     sizes = (env_int("BENCH_SMALL_BOOKS", 10_000), env_int("BENCH_LARGE_BOOKS", 1_000_000))
     workers = env_int("BENCH_WORKERS", 4)
+    rounds = env_int("BENCH_ROUNDS", 3)
     load = Load(threads=env_int("BENCH_THREADS", 2), connections=env_int("BENCH_CONNECTIONS", 16),
                 duration=env_int("BENCH_DURATION", 10), warmup=env_int("BENCH_WARMUP", 5))
     urls = (database_url("BENCH_DATABASE_URL", "bookapi_bench"),
@@ -305,7 +314,7 @@ def main():
     print(f"serving each catalogue with both apps, {workers} workers each; "
           f"{load.warmup} s warm-up + {load.duration} s per run ...", flush=True)
     with open(HERE / "wrk.log", "w") as wrk_log:
-        runs, notes = measure(catalogues, workers, load, wrk_log)
+        runs, notes = measure(catalogues, workers, load, wrk_log, rounds)
     context["load_after"] = "%.1f" % os.getloadavg()[0]
     print(f"database time of searches on {sizes[1]:,} books, one request at a time ...", flush=True)
     db_times = search_database_times(catalogues[1])

@@ -22,6 +22,8 @@ class Scenario:
     path: str = None
     probe: object = None
     scales: bool = True
+    # wrk's connections for this scenario, when not the load's: 1 measures a request's own latency, unqueued.
+    connections: int | None = None
 
     def resolve(self, base_url, catalogue):
         """``(path, note)`` for this catalogue."""
@@ -122,6 +124,9 @@ UNMETERED = "service, metrics off"
 # What a terminal's readable log lines cost: the harness writes the service's output to a file, where it logs JSON.
 CONSOLE_LOGS = "service, console log lines"
 
+# The scenarios whose throughput is held to a ratio (to the ceiling, or a variant's to the shipped service).
+RATIO_SCENARIOS = ("lookup", "page")
+
 SCENARIOS = (
     Scenario("lookup", "service", "lookup", "/api/v1/books/{id}"),
     Scenario("lookup", "ceiling", "lookup", "/books/{id}"),
@@ -145,4 +150,6 @@ SCENARIOS = (
     Scenario("broad search", "service", "page", probe=broad_search_page, scales=False),
     # The figures are counted at most once per STATS_MAX_AGE (10 s), so this reads one stored row at any size.
     Scenario("stats", "service", "lookup", "/api/v1/stats"),
+    # Under wrk's 16 connections a request waits for the ones ahead of it; one client sees what a request costs.
+    Scenario("stats, one client", "service", "lookup", "/api/v1/stats", connections=1),
 )
