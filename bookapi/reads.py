@@ -15,9 +15,9 @@ request) either: a read that finds its connection dead, as after a database rest
 and is simply run again on a fresh one, which a read can safely be.
 
 A read of a statement that a caller marks as prepared (a lookup by key, whose plan cannot depend on the value
-looked up) runs as ``EXECUTE`` of a statement PREPAREd on its connection the first time it runs there, in the same
-round trip. PostgreSQL then plans it once per connection rather than once per read; for a lookup of a table with
-as many indexes as the books', planning is most of what the database does for it. A connection keeps at most
+looked up) runs as ``EXECUTE`` of a statement PREPAREd on its connection the first time it runs there (a round trip
+of its own, once). PostgreSQL then plans it once per connection rather than once per read; for a lookup of a table
+with as many indexes as the books', planning is most of what the database does for it. A connection keeps at most
 PREPARED_PER_CONNECTION of them; their names are in its ``info``, which the pool empties when it reconnects.
 
 A request's reads share one budget of database time, DB_STATEMENT_TIMEOUT_MS, rather than having it once each.
@@ -48,7 +48,8 @@ PREPARED = "bookapi.prepared"
 # the app serves): "cached plan must not change result type" (0A000), or, when a column it compares changed type, an
 # error of class 42 (syntax or types) as it analyses the statement again with the parameter types it was prepared with.
 STALE_PREPARED = ("0A000", "42")
-statement_names = (f"bookapi_{number}" for number in itertools.count(1))
+# Numbers the prepared statements' names: taking the next one is atomic, whatever thread asks.
+statement_numbers = itertools.count(1)
 
 
 @dataclass
@@ -120,7 +121,7 @@ def prepared(statement, dialect):
     """``statement`` as a prepared statement of a name of its own, once per process; its SQL is the same as
     ``compiled``'s but for the placeholders, numbered as PREPARE wants them."""
     found = statement.compile(dialect=numbered(dialect))
-    name = next(statement_names)
+    name = f"bookapi_{next(statement_numbers)}"
     return Prepared(name, f"PREPARE {name} AS {found.string}", tuple(found.positiontup))
 
 
