@@ -311,6 +311,39 @@ def test_list_sorts_by_rating_with_unrated_books_last_and_pages_by_cursor(client
     assert seen == expected
 
 
+def pages_both_ways(client, query):
+    """The ids of each page of ``query``, by next cursors from the first page, and by previous cursors from the
+    last one back (in their order)."""
+    forth, page = [], client.get(f"{BOOKS}?{query}&size=2").get_json()
+    while True:
+        forth.append([item["id"] for item in page["items"]])
+        if not page["next_cursor"]:
+            break
+        page = client.get(f"{BOOKS}?{query}&size=2&cursor={page['next_cursor']}").get_json()
+    back = [forth[-1]]
+    while page["prev_cursor"]:
+        page = client.get(f"{BOOKS}?{query}&size=2&cursor={page['prev_cursor']}").get_json()
+        back.insert(0, [item["id"] for item in page["items"]])
+    return forth, back
+
+
+@pytest.mark.parametrize("sort", ["id", "-id"])
+def test_cursor_pages_of_a_linked_filter_in_id_order_visit_each_book_once_both_ways(client, sort):
+    genre, writer = category("Linked Genre"), author("Linked Writer")
+    books = BookFactory.create_batch(9)
+    # Books in the genre and by the writer between books in neither, so that the pages' bounds fall between them.
+    for book in books[::2]:
+        link(book, [writer], [genre])
+    expected = sorted((book.id for book in books[::2]), reverse=sort == "-id")
+
+    for query in (f"category_id={genre.id}", f"author_id={writer.id}", "category=linked genre",
+                  f"category_id={genre.id}&author_id={writer.id}"):
+        forth, back = pages_both_ways(client, f"{query}&sort={sort}")
+
+        assert [book_id for page in forth for book_id in page] == expected, query
+        assert back == forth, query
+
+
 def test_list_sorts_by_review_count(client):
     few, many = BookFactory(), BookFactory()
     rate(few, 3)

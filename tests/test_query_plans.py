@@ -245,11 +245,6 @@ FILTERED = [(name, path) for name, path in PATHS
 MERGED_LINKS = ("The planner merges the author's links with the category's half of all links, walking the latter "
                 "from its start.")
 KNOWN_GAPS = {
-    "cursor": {
-        "books category_id=1": "A cursor page in the middle of a category holding half the books walks the category's "
-                               "links from their start to the position (a merge semi join).",
-        "books category_id=1&author_id=1": MERGED_LINKS,
-    },
     "count": {
         "books author_id=1&min_rating=3": "The planner hashes the author's 2,000 links and reads every book for its "
                                           "rating, rather than look up those 2,000 books (a random read costed at "

@@ -23,10 +23,26 @@ BOOKS_BY_IDS = select(*BOOK_ROW).where(Book.id == func.any(bindparam("ids")))
 RATING = func.coalesce(Book.average_rating, literal_column("0"))
 
 
-def linked_to(links, key, value):
+def linked_to(links, key, value, bound=None, descending=False):
     """The books linked through ``links`` to the row whose ``key`` is ``value``: the planner may read them from
-    the links' (key, book_id) index, or walk the books in the page's order and look up each one's link."""
-    return exists().where(links.c.book_id == Book.id, links.c[key] == value)
+    the links' (key, book_id) index, or walk the books in the page's order and look up each one's link. With a
+    ``bound`` on the books' id (a cursor page in id order), the links are bounded by it too, so that their index is
+    read from the page's place rather than from the start of the value's links."""
+    condition = exists().where(links.c.book_id == Book.id, links.c[key] == value)
+    if bound is not None:
+        condition = condition.where(links.c.book_id < bound if descending else links.c.book_id > bound)
+    return condition
+
+
+def linked(links, key, value, guard=None):
+    """A filter of the books linked through ``links`` to the row whose ``key`` is ``value`` (see ``linked_to``),
+    under ``guard`` when given."""
+
+    def guarded(condition):
+        return condition if guard is None else and_(guard, condition)
+
+    return Filter(guarded(linked_to(links, key, value)),
+                  past=lambda bound, descending: guarded(linked_to(links, key, value, bound, descending)))
 
 
 CATEGORY_NAMED = select(Category.id).where(
@@ -46,11 +62,11 @@ BOOK_LIST = Collection(
         "isbn": Filter(Book.isbn13 == bindparam("isbn"), to_isbn13),
         "published_after": Filter(Book.published_date >= bindparam("published_after")),
         "published_before": Filter(Book.published_date <= bindparam("published_before")),
-        "author_id": Filter(linked_to(book_authors, "author_id", bindparam("author_id"))),
-        "category_id": Filter(linked_to(book_categories, "category_id", bindparam("category_id"))),
+        "author_id": linked(book_authors, "author_id", bindparam("author_id")),
+        "category_id": linked(book_categories, "category_id", bindparam("category_id")),
         # The name is looked up first (its unique index), so the books are found as by category_id; a name no
         # category has stops the statement before it reads a book (a one-time filter).
-        "category": Filter(and_(CATEGORY_NAMED.isnot(None), linked_to(book_categories, "category_id", CATEGORY_NAMED))),
+        "category": linked(book_categories, "category_id", CATEGORY_NAMED, guard=CATEGORY_NAMED.isnot(None)),
         "min_rating": Filter(RATING >= bindparam("min_rating", type_=Numeric(3, 2))),
     },
     search=BOOK_SEARCH,

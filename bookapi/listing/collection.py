@@ -37,10 +37,17 @@ def containing(value):
 @dataclass(frozen=True)
 class Filter:
     """An argument that narrows a list: ``condition`` on the bound parameter of the argument's name, whose value is
-    ``value(argument)``."""
+    ``value(argument)``.
+
+    ``past(bound, descending)``, when given, is the same condition for a page that walks the tiebreak from a
+    cursor's ``bound`` (upwards, or downwards when ``descending``), stated so that the filter's own index starts at
+    that position too: a condition on a link table cannot see the page's bound on the listed table's key, and the
+    planner may then read the links from their start.
+    """
 
     condition: ColumnElement
     value: Callable = unchanged
+    past: Callable | None = None
 
 
 def trigram_index(name, column):
@@ -146,6 +153,11 @@ class Collection:
 
     def conditions_of(self, names):
         return [self.conditions[name] for name in names]
+
+    def conditions_past(self, names, bound, descending):
+        """``conditions_of(names)`` for a page that walks the tiebreak from ``bound`` (see ``Filter.past``)."""
+        return [self.filters[name].past(bound, descending) if name in self.filters and self.filters[name].past
+                else self.conditions[name] for name in names]
 
     def search_of(self, conditions):
         """The search among a shape's conditions (it always comes first), or None."""

@@ -48,10 +48,15 @@ def value_label(name, expression):
     return name if isinstance(column, Column) and column.name == name else f"sort_{name}"
 
 
+def position_bound(key, i=0):
+    """The ``i``-th value of a cursor position, bound as ``after_<i>``, as a value of ``key``."""
+    # Cast to each key's own type: a rank is a float4, and its float8 neighbour would not compare equal.
+    return cast(bindparam(f"after_{i}"), key.expression.type)
+
+
 def rows_after(keys):
     """Rows strictly after the position bound as ``after_0``, ``after_1``, … in the order of ``keys``."""
-    # Cast to each key's own type: a rank is a float4, and its float8 neighbour would not compare equal.
-    values = [cast(bindparam(f"after_{i}"), key.expression.type) for i, key in enumerate(keys)]
+    values = [position_bound(key, i) for i, key in enumerate(keys)]
     if len({key.descending for key in keys}) == 1:
         left, right = tuple_(*(key.expression for key in keys)), tuple_(*values)
         return left < right if keys[0].descending else left > right
@@ -119,10 +124,13 @@ def page_statement(collection, conditions, sort, walk, counted):
     keys = sort_keys(collection, sort, search)
     columns = [*collection.columns, collection.search.ranks[search].label(RANK)] if search else [*collection.columns]
     columns += [key.expression.label(key.label) for key in keys if key.label != key.name]
-    statement = select(*columns).where(*collection.conditions_of(conditions))
+    where = collection.conditions_of(conditions)
     if walk != "first":
         keys = keys if walk == "n" else tuple(key.reversed() for key in keys)
-        statement = statement.where(rows_after(keys))
+        if keys[0].name == collection.tiebreak:
+            where = collection.conditions_past(conditions, position_bound(keys[0]), keys[0].descending)
+        where.append(rows_after(keys))
+    statement = select(*columns).where(*where)
     statement = statement.order_by(*(key.order_by() for key in keys)).limit(LIMIT)
     if walk == "first":
         statement = statement.offset(OFFSET)
