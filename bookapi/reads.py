@@ -208,10 +208,11 @@ class Reads:
         """``(description, rows)`` of ``sql`` run on ``kept`` within the request's budget, as the EXECUTE of
         ``prepared`` where it is given; a database error as SQLAlchemy raises it."""
         sent, values = sql, parameters
-        if prepared is not None and self.prepare(kept, prepared):
+        executing = prepared is not None and self.prepare(kept, prepared)
+        if executing:
             sent, values = prepared.execution(parameters)
         with self.span(sql) if self.span is not None else nullcontext():
-            return self.send(kept, within_budget(sent), values, prepared is not None)
+            return self.send(kept, within_budget(sent), values, executing)
 
     def prepare(self, kept, prepared):
         """Whether ``prepared`` is prepared on ``kept``'s connection, preparing it first if need be and if it can.

@@ -4,6 +4,7 @@ import time
 
 import pytest
 from sqlalchemy import bindparam, select, text
+from sqlalchemy.exc import ProgrammingError
 
 from bookapi import create_app, reads
 from bookapi.accounts.models import User
@@ -233,3 +234,15 @@ def test_a_connection_keeps_only_so_many_prepared_statements(app, monkeypatch):
         prepared = reads.rows(PREPARED_ON_THIS_CONNECTION)
 
     assert [statement for _, statement in prepared] == [f"PREPARE {prepared[0][0]} AS SELECT CAST($1 AS integer)"]
+
+
+def test_a_wrong_statement_sent_as_sql_keeps_its_connection(app, monkeypatch):
+    # No room for prepared statements: a read marked prepared is sent as SQL, and its error (class 42, as a stale
+    # prepared statement's would be) is the statement's own, not a sign that the connection's statements are stale.
+    monkeypatch.setattr(reads, "PREPARED_PER_CONNECTION", 0)
+    first = backend_of_a_request(app)
+
+    with app.test_request_context(), pytest.raises(ProgrammingError):
+        reads.rows(text("SELECT no_such_column FROM books WHERE id = :id"), {"id": 1}, prepare=True)
+
+    assert backend_of_a_request(app) == first
