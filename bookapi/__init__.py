@@ -1,8 +1,7 @@
 """bookapi: a REST service for a book catalogue."""
 from pathlib import Path
 
-from flask import Flask
-
+from bookapi.application import BookApi
 from bookapi.config import from_environment, use_generated_secret_key
 
 __version__ = "1.0.0"
@@ -40,7 +39,7 @@ def create_app(config_class=None):
 
     config_class = config_class or from_environment()
     config_class.check()
-    app = Flask(__name__)
+    app = BookApi(__name__)
     app.config.from_object(config_class)
     app.json = OrjsonProvider(app)
     app.session_interface = NoSessions()

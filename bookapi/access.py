@@ -55,11 +55,14 @@ def rule_of(app, endpoint):
 
 def authorize():
     """Before each request: authenticate and check the role when the view asks for them; refuse undeclared views."""
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    # The objects behind Flask's proxies, looked up once: each attribute read through a proxy costs a lookup.
+    current, app = request._get_current_object(), current_app._get_current_object()
+    endpoint = current.endpoint
+    view = app.view_functions.get(endpoint) if endpoint else None
     # Routing errors answer for themselves; preflights carry no credentials and are CORS's to answer.
-    if view is None or request.method == "OPTIONS":
+    if view is None or current.method == "OPTIONS":
         return
-    access = access_of(view) or current_app.extensions[EXTENSION].get(request.endpoint)
+    access = access_of(view) or app.extensions[EXTENSION].get(endpoint)
     if access is None:
         abort(403, "This route declares no access rule, so it is closed.")
     if access.login:

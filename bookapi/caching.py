@@ -29,7 +29,7 @@ def conditional(response, weak=False, last_modified=None):
         validators.append(("Last-Modified", http_date(last_modified)))
     # Views set none of these headers, so they are appended in one go; CORS merges its Vary in after this.
     response.headers.extend(validators + REVALIDATE)
-    environ = request.environ
+    environ = request._get_current_object().environ
     if not any(header in environ for header in CONDITIONAL_HEADERS):
         return response
     # If-Match compares strongly, so a weak tag matches only "*".

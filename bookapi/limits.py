@@ -108,7 +108,8 @@ def unlimited_read():
     """Whether this request is a read (GET, HEAD, OPTIONS) of a view that names no limits of its own: the limits
     apply to writes and to the routes that name them, and this lets the hot reads skip the limiter's work."""
     current = request._get_current_object()
-    return current.method in SAFE_METHODS and current.endpoint not in current_app.extensions[LIMITED_ENDPOINTS]
+    return current.method in SAFE_METHODS and (
+        current.endpoint not in current_app._get_current_object().extensions[LIMITED_ENDPOINTS])
 
 
 class LimitedRequestsOnly:

@@ -102,14 +102,15 @@ def configure_logging(level, log_format):
 
 def assign_request_id():
     """Adopt the caller's request id when it is sane (a proxy's, say), else make one; start the request's clock."""
-    g.request_started = time.perf_counter()
-    incoming = request.environ.get("HTTP_X_REQUEST_ID")
+    context = g._get_current_object()
+    context.request_started = time.perf_counter()
+    incoming = request._get_current_object().environ.get("HTTP_X_REQUEST_ID")
     # 128 random bits as 32 hex digits, as uuid4().hex gave, without building a UUID first.
-    g.request_id = incoming if incoming and ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
+    context.request_id = incoming if incoming and ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
 
 
 def echo_request_id(response):
-    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    response.headers[REQUEST_ID_HEADER] = g._get_current_object().get("request_id", "")
     return response
 
 

@@ -54,7 +54,7 @@ def advertise_patch(blueprint, path_argument):
 
     @blueprint.after_request
     def accept_patch(response):
-        view_args = request.view_args
+        view_args = request._get_current_object().view_args
         if view_args and path_argument in view_args:
             response.headers["Accept-Patch"] = ACCEPT_PATCH
         return response

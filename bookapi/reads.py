@@ -270,17 +270,20 @@ class Reads:
 
 def kept_connection():
     """This request's read connection, taken on its first read and handed back when the request ends."""
-    kept = g.get("read_connection")
+    context = g._get_current_object()
+    kept = context.get("read_connection")
     if kept is None:
-        kept = g.read_connection = current_app.extensions[EXTENSION].take()
+        kept = context.read_connection = current_app._get_current_object().extensions[EXTENSION].take()
     return kept
 
 
 def within_budget(sql):
     """``sql``, held to what the request's reads have left of their budget (see the module's docstring)."""
-    deadline = g.get("reads_deadline")
+    context = g._get_current_object()
+    deadline = context.get("reads_deadline")
     if deadline is None:
-        g.reads_deadline = time.monotonic() + current_app.config["DB_STATEMENT_TIMEOUT_MS"] / 1000
+        context.reads_deadline = time.monotonic() + current_app._get_current_object().config[
+            "DB_STATEMENT_TIMEOUT_MS"] / 1000
         return sql
     # At least 1 ms: 0 would turn the limit off.
     left_ms = max(1, int((deadline - time.monotonic()) * 1000))
@@ -290,7 +293,7 @@ def within_budget(sql):
 def run(statement, parameters=None, prepare=False):
     """``(column names, rows)`` of a read of ``statement`` (a constant or a list's shape: see the module's
     docstring) with ``parameters``; as a prepared statement when ``prepare`` is true."""
-    reader = current_app.extensions[EXTENSION]
+    reader = current_app._get_current_object().extensions[EXTENSION]
     found = compiled(statement, reader.dialect)
     values = found.parameters(parameters)
     ready = prepared(statement, reader.dialect) if prepare else None
@@ -332,14 +335,14 @@ def explain(statement, parameters, options="FORMAT JSON"):
 
 
 def hand_back():
-    kept = g.pop("read_connection", None)
+    kept = g._get_current_object().pop("read_connection", None)
     if kept is not None:
-        current_app.extensions[EXTENSION].hand_back(kept)
+        current_app._get_current_object().extensions[EXTENSION].hand_back(kept)
 
 
 def release(exception=None):
     """End the request's reads: its connection goes back to the app, and its budget with it."""
-    g.pop("reads_deadline", None)
+    g._get_current_object().pop("reads_deadline", None)
     hand_back()
 
 

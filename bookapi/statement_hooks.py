@@ -28,7 +28,7 @@ def annotated(statement):
     """``statement`` led by its request's id, if it runs in a request that has one."""
     # Leading, not trailing: pg_stat_activity keeps only the first track_activity_query_size bytes of a statement.
     if has_app_context():
-        request_id = g.get("request_id")
+        request_id = g._get_current_object().get("request_id")
         if request_id is not None:
             return comment(request_id) + statement
     return statement
