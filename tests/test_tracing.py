@@ -9,16 +9,20 @@ from pathlib import Path
 
 import pytest
 import redis
-from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
 
 from bookapi import logs, reads, tracing
+from bookapi.access import public
 from bookapi.config import traces_wanted
 from bookapi.extensions import db
 from tests.accounts import login
+from tests.conftest import bearer
 from tests.factories import BookFactory, UserFactory
 from tests.test_access_log import logged_events, own_app
 
@@ -44,7 +48,6 @@ def traced():
         return ended
 
     yield app, spans
-    FlaskInstrumentor.uninstrument_app(app)
     SQLAlchemyInstrumentor().uninstrument()
     RedisInstrumentor().uninstrument()
     provider.shutdown()
@@ -136,6 +139,82 @@ def test_log_events_of_a_request_carry_its_trace_id(traced_app, spans, capsys):
     assert response.status_code == 404
     (event,) = [event for event in logged_events(capsys) if event["logger"] == "bookapi.access"]
     assert event["trace_id"] == TRACE_ID
+
+
+def test_the_account_read_of_a_signed_in_request_is_a_child_of_its_server_span(traced_app, spans):
+    user = UserFactory()
+    with traced_app.app_context():
+        headers = bearer(user)
+
+    assert traced_app.test_client().get("/api/v1/auth/me", headers=headers).status_code == 200
+
+    ended = spans()
+    server = server_span(ended)
+    statements = [span for span in ended if "db.statement" in span.attributes]
+    assert any("FROM users" in span.attributes["db.statement"] for span in statements)
+    assert {span.parent.span_id for span in statements} == {server.context.span_id}
+
+
+@pytest.fixture
+def own_spans(monkeypatch):
+    """``make(sampler=None, **environ)``: an app with server spans alone, ended into an in-memory exporter through
+    a provider of its own (``sampler``), the OTEL_* ``environ`` set while it is made; ``(app, exporter)``. Its
+    route ``/fails`` raises."""
+    made = []
+
+    def make(sampler=None, **environ):
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        app = own_app()
+
+        @app.get("/fails")
+        @public
+        def fails():
+            raise RuntimeError("this route fails")
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(**({"sampler": sampler} if sampler else {}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracing.server_spans(app, provider.get_tracer("tests"))
+        made.append(app)
+        return app, exporter
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
+            app.extensions[reads.EXTENSION].dispose()
+
+
+def test_a_sampled_out_request_ends_no_span_and_its_answer_says_so(own_spans):
+    app, exporter = own_spans(sampler=ALWAYS_OFF)
+
+    response = app.test_client().get("/health", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"})
+
+    assert response.status_code == 200
+    assert exporter.get_finished_spans() == ()
+    assert response.headers["traceresponse"].startswith(f"00-{TRACE_ID}-")
+    assert response.headers["traceresponse"].endswith("-00")
+
+
+def test_excluded_urls_get_no_span(own_spans):
+    app, exporter = own_spans(OTEL_PYTHON_FLASK_EXCLUDED_URLS="health,metrics")
+
+    assert app.test_client().get("/health").status_code == 200
+    assert app.test_client().get("/api/v1/books/999").status_code == 404
+
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /api/v1/books/<int:book_id>"]
+
+
+def test_a_request_that_raises_ends_its_span_as_an_error(own_spans):
+    app, exporter = own_spans()
+
+    assert app.test_client().get("/fails").status_code == 500
+
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "GET /fails"
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes["http.status_code"] == 500
 
 
 def run_python(code, **environ):
