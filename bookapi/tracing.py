@@ -117,8 +117,10 @@ class ServerSpans:
         from opentelemetry import context, propagate, trace
         from opentelemetry.instrumentation import propagators, wsgi
         from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
+        from opentelemetry.util.http import sanitize_method
 
         self.tracer, self.excluded, self.route_attribute = tracer, excluded_urls(), HTTP_ROUTE
+        self.sanitize_method = sanitize_method
         self.context, self.propagate, self.trace, self.propagators, self.wsgi = (
             context, propagate, trace, propagators, wsgi)
         # Appended: the default setter reads each header first to merge its value in, a search of the headers per
@@ -131,23 +133,31 @@ class ServerSpans:
         if self.excluded is not None and self.excluded.url_disabled(current.url):
             return
         rule = current.url_rule
+        # A method HTTP does not define is the caller's to invent: one name ("HTTP") for them all, as the
+        # semantic conventions ask, so that callers cannot mint span names.
+        method = self.sanitize_method(current.method)
+        method = "HTTP" if method == "_OTHER" else method
         parent = self.propagate.extract(environ, getter=self.wsgi.wsgi_getter)
-        span = self.tracer.start_span(f"{current.method} {rule.rule}" if rule else current.method, context=parent,
+        span = self.tracer.start_span(f"{method} {rule.rule}" if rule else method, context=parent,
                                       kind=self.trace.SpanKind.SERVER)
         if span.is_recording():
             attributes = self.wsgi.collect_request_attributes(environ)
             if rule:
                 attributes[self.route_attribute] = rule.rule
             span.set_attributes(attributes)
+            # The request headers OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST names, if any.
+            span.set_attributes(self.wsgi.collect_custom_request_headers_attributes(environ))
         environ[SERVER_SPAN] = span, self.context.attach(self.trace.set_span_in_context(span, parent))
 
     def answer(self, response):
         found = request._get_current_object().environ.get(SERVER_SPAN)
         if found is None:
             return response
-        if found[0].is_recording():
+        span = found[0]
+        if span.is_recording():
             # Its status too: an error for a 5xx.
-            self.wsgi.add_response_attributes(found[0], response.status, [])
+            self.wsgi.add_response_attributes(span, response.status, [])
+            span.set_attributes(self.wsgi.collect_custom_response_headers_attributes(response.headers.to_wsgi_list()))
         propagator = self.propagators.get_global_response_propagator()
         if propagator is not None:
             propagator.inject(response.headers, setter=self.add_header)
@@ -162,14 +172,18 @@ class ServerSpans:
 
 
 def server_spans(app, tracer):
-    """``app``'s requests traced by ServerSpans. The span starts before the app's other request hooks, so that the
-    account read of an authenticated request is one of its children, and ends when the request's context is torn
-    down: its hooks are the first before-request function and the last after-request and teardown ones to run
-    (those two run last-registered first), put there through the app's documented lists of them."""
+    """``app``'s requests traced by ServerSpans.
+
+    The span starts before the app's other request hooks, so that the account read of an authenticated request is
+    one of its children, and takes its answer after them: the first before-request function and the last
+    after-request one to run (those run last-registered first), put there through the app's documented lists of
+    them. It ends with the first teardown function to run, registered last here (tracing is set up once the app
+    is made), so that a teardown function that raises cannot leave it unended and its context attached to the
+    worker for the requests after it."""
     spans = ServerSpans(tracer)
     app.before_request_funcs.setdefault(None, []).insert(0, spans.start)
     app.after_request_funcs.setdefault(None, []).insert(0, spans.answer)
-    app.teardown_request_funcs.setdefault(None, []).insert(0, spans.end)
+    app.teardown_request(spans.end)
 
 
 def statement_spans(tracer, url):

@@ -9,7 +9,7 @@ def test_ensure_sync_returns_a_plain_function_itself_and_keeps_the_answer():
 
     assert app.ensure_sync(view) is view
     assert app.ensure_sync(view) is view
-    assert app.synchronous == {view: view}
+    assert app.coroutine_functions == {view: False}
 
 
 def test_ensure_sync_never_takes_a_coroutine_function_for_a_plain_one():
@@ -33,7 +33,19 @@ def test_ensure_sync_keeps_a_bounded_number_of_answers():
     functions = [lambda: None for _ in range(KEPT_ANSWERS + 10)]
 
     assert all(app.ensure_sync(function) is function for function in functions)
-    assert len(app.synchronous) == KEPT_ANSWERS
+    assert len(app.coroutine_functions) == KEPT_ANSWERS
+
+
+def test_ensure_sync_asks_about_a_bound_method_once_per_function_it_binds():
+    class View:
+        def dispatch(self):
+            return "ok"
+
+    app = BookApi(__name__)
+    methods = [View().dispatch for _ in range(3)]
+
+    assert all(app.ensure_sync(method) is method for method in methods)
+    assert app.coroutine_functions == {View.dispatch: False}
 
 
 def test_ensure_sync_answers_for_an_unhashable_callable():

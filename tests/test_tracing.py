@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from flask import request
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id, get_current_span
 
 from bookapi import logs, reads, tracing
 from bookapi.access import public
@@ -159,7 +160,7 @@ def test_the_account_read_of_a_signed_in_request_is_a_child_of_its_server_span(t
 def own_spans(monkeypatch):
     """``make(sampler=None, **environ)``: an app with server spans alone, ended into an in-memory exporter through
     a provider of its own (``sampler``), the OTEL_* ``environ`` set while it is made; ``(app, exporter)``. Its
-    route ``/fails`` raises."""
+    route ``/fails`` raises, and one of its teardown functions raises for a request of ``/fails-to-tear-down``."""
     made = []
 
     def make(sampler=None, **environ):
@@ -171,6 +172,11 @@ def own_spans(monkeypatch):
         @public
         def fails():
             raise RuntimeError("this route fails")
+
+        @app.teardown_request
+        def fail_to_tear_down(exception=None):
+            if request.path == "/fails-to-tear-down":
+                raise RuntimeError("this teardown fails")
 
         exporter = InMemorySpanExporter()
         provider = TracerProvider(**({"sampler": sampler} if sampler else {}))
@@ -215,6 +221,35 @@ def test_a_request_that_raises_ends_its_span_as_an_error(own_spans):
     assert span.name == "GET /fails"
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes["http.status_code"] == 500
+
+
+def test_headers_the_operator_names_are_recorded_on_the_span(own_spans):
+    app, exporter = own_spans(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST="X-Client-Version",
+                              OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE="Content-Type")
+
+    assert app.test_client().get("/health", headers={"X-Client-Version": "7.1"}).status_code == 200
+
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["http.request.header.x_client_version"] == ("7.1",)
+    assert span.attributes["http.response.header.content_type"] == ("application/json",)
+
+
+def test_a_method_http_does_not_define_names_no_span_of_its_own(own_spans):
+    app, exporter = own_spans()
+
+    assert app.test_client().open("/health", method="FROBNICATE").status_code == 405
+
+    assert [span.name for span in exporter.get_finished_spans()] == ["HTTP"]
+
+
+def test_a_teardown_that_raises_still_ends_the_span_and_leaves_no_context_behind(own_spans):
+    app, exporter = own_spans()
+
+    with pytest.raises(RuntimeError, match="this teardown fails"):
+        app.test_client().get("/fails-to-tear-down")
+
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET"]
+    assert not get_current_span().get_span_context().is_valid
 
 
 def run_python(code, **environ):
