@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.reliability.conftest import copied_database
-from tests.reliability.harness import Load, Nginx, Service, SlowClients, free_port, p99, request
+from tests.reliability.harness import Load, Nginx, Service, SlowClients, free_port, p99, request, wait_for
 
 BOOKS = ("GET", "/api/v1/books?size=5", None, {})
 MEASURE_SECONDS = 5
@@ -58,7 +58,9 @@ def test_request_id_and_client_address_reach_the_app(proxied):
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
     access = service.events(event="request", request_id="trace-4711")
     assert len(access) == 1 and access[0]["client"] == "127.0.0.2", access
-    assert f"request_id={made.headers['x-request-id']}" in proxy.log_text()
+    # nginx writes its access line once the answer is sent, so it may land a moment after the client has it.
+    wait_for(lambda: f"request_id={made.headers['x-request-id']}" in proxy.log_text(), timeout=5,
+             what="nginx's access line with the request id")
 
 
 def test_body_over_one_mebibyte_is_refused_by_nginx(proxied):
