@@ -20,9 +20,13 @@ def page(client, n):
 
 # Known defect, not yet understood: in two CI runs on this machine, a few requests sent at half capacity after the
 # overload were still shed (15 of 235 the first time; 7 of 234, some more than a second after the drop, the next).
+# Later failures (three suite runs of 2026-12-01, with two workers) were the generator's: at a capacity of 1,117
+# pages a second it left 67 requests unsent, so the service now has one worker (three passes since).
 @pytest.mark.xfail(strict=False, reason="some requests at half capacity after the overload are shed by nginx")
 def test_twice_capacity_is_shed_fast_and_the_service_recovers_at_once(database, serve, nginx):
-    service = serve(database, prepare=False)
+    # One worker: the load comes from this process's threads, on the same two cores, and must reach twice what the
+    # service serves; two workers served over 1,100 pages a second here, more than the generator could send twice.
+    service = serve(database, workers=1, prepare=False)
     proxy = nginx([service.port])
     with Load(proxy.port, page, clients=8) as warm_up:
         warm_up.stopping.wait(1)
