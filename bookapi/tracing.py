@@ -120,9 +120,10 @@ class ServerSpans:
         from opentelemetry.util.http import sanitize_method
 
         self.tracer, self.excluded, self.route_attribute = tracer, excluded_urls(), HTTP_ROUTE
-        self.sanitize_method = sanitize_method
-        self.context, self.propagate, self.trace, self.propagators, self.wsgi = (
-            context, propagate, trace, propagators, wsgi)
+        # The modules' functions each hook calls, kept here: OpenTelemetry is imported only once tracing is on.
+        self.sanitize_method, self.extract, self.server_kind = sanitize_method, propagate.extract, trace.SpanKind.SERVER
+        self.attach, self.detach, self.in_context = context.attach, context.detach, trace.set_span_in_context
+        self.response_propagator, self.wsgi = propagators.get_global_response_propagator, wsgi
         # Appended: the default setter reads each header first to merge its value in, a search of the headers per
         # header. Access-Control-Expose-Headers is a list, so a second line of it adds to the first (RFC 9110 5.3).
         self.add_header = propagators.FuncSetter(Headers.add)
@@ -137,9 +138,9 @@ class ServerSpans:
         # semantic conventions ask, so that callers cannot mint span names.
         method = self.sanitize_method(current.method)
         method = "HTTP" if method == "_OTHER" else method
-        parent = self.propagate.extract(environ, getter=self.wsgi.wsgi_getter)
+        parent = self.extract(environ, getter=self.wsgi.wsgi_getter)
         span = self.tracer.start_span(f"{method} {rule.rule}" if rule else method, context=parent,
-                                      kind=self.trace.SpanKind.SERVER)
+                                      kind=self.server_kind)
         if span.is_recording():
             attributes = self.wsgi.collect_request_attributes(environ)
             if rule:
@@ -147,7 +148,7 @@ class ServerSpans:
             span.set_attributes(attributes)
             # The request headers OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST names, if any.
             span.set_attributes(self.wsgi.collect_custom_request_headers_attributes(environ))
-        environ[SERVER_SPAN] = span, self.context.attach(self.trace.set_span_in_context(span, parent))
+        environ[SERVER_SPAN] = span, self.attach(self.in_context(span, parent))
 
     def answer(self, response):
         found = request._get_current_object().environ.get(SERVER_SPAN)
@@ -158,7 +159,7 @@ class ServerSpans:
             # Its status too: an error for a 5xx.
             self.wsgi.add_response_attributes(span, response.status, [])
             span.set_attributes(self.wsgi.collect_custom_response_headers_attributes(response.headers.to_wsgi_list()))
-        propagator = self.propagators.get_global_response_propagator()
+        propagator = self.response_propagator()
         if propagator is not None:
             propagator.inject(response.headers, setter=self.add_header)
         return response
@@ -168,7 +169,7 @@ class ServerSpans:
         if found is not None:
             span, token = found
             span.end()
-            self.context.detach(token)
+            self.detach(token)
 
 
 def server_spans(app, tracer):
