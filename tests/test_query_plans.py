@@ -310,7 +310,20 @@ def test_filtered_page_with_its_count_uses_indexes(on_plan_schema, name, query):
     assert_indexed(*rows.first_rows(20, count_cap=1000))
 
 
+@pytest.mark.parametrize("query, count", [("author_id=1", ROWS // 50), ("category_id=1", ROWS // 2),
+                                          ("category=anchor AMBER 1", ROWS // 2), ("category=no such genre", 0)])
+def test_count_of_one_link_filter_reads_the_links_alone(on_plan_schema, query, count):
+    rows, _ = query_of("books", query)
+    statement, parameters = rows.matching_query()
+    read = {node.get("Relation Name") for node in nodes_of(plan_of(statement, parameters)) if is_scan(node)}
+
+    assert "books" not in read and read <= {"book_authors", "book_categories", "categories"}, read
+    assert rows.count(ROWS, exact=True) == (count, False)
+    assert rows.count(1000) == (count, False) if count <= 1000 else rows.count(1000)[1] is True
+
+
 @pytest.mark.parametrize("name, query, count", [("books", "published_after=1900-01-01", ROWS),
+                                                ("books", "category_id=1", ROWS // 2),
                                                 ("users", "role=user", ROWS * 89 // 100),
                                                 ("reviews", "", POPULAR_SHARE), ("favorites", "", POPULAR_SHARE)])
 def test_count_of_a_large_result_is_estimated(on_plan_schema, name, query, count):

@@ -36,13 +36,15 @@ def linked_to(links, key, value, bound=None, descending=False):
 
 def linked(links, key, value, guard=None):
     """A filter of the books linked through ``links`` to the row whose ``key`` is ``value`` (see ``linked_to``),
-    under ``guard`` when given."""
+    under ``guard`` when given. Alone, its books are counted from the value's links: each names one book, once (the
+    links' primary key), so the count reads the links' (key, book_id) index and no book."""
 
     def guarded(condition):
         return condition if guard is None else and_(guard, condition)
 
     return Filter(guarded(linked_to(links, key, value)),
-                  past=lambda bound, descending: guarded(linked_to(links, key, value, bound, descending)))
+                  past=lambda bound, descending: guarded(linked_to(links, key, value, bound, descending)),
+                  matching=select(links.c.book_id).where(links.c[key] == value))
 
 
 CATEGORY_NAMED = select(Category.id).where(

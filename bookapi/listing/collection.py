@@ -14,7 +14,7 @@ correct what it was given, plugs in as a ``Search`` (``resembling`` makes one of
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import REAL, Index, bindparam, func, select, text
+from sqlalchemy import REAL, Index, Select, bindparam, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from bookapi.listing.cursors import longest_cursor
@@ -43,11 +43,16 @@ class Filter:
     cursor's ``bound`` (upwards, or downwards when ``descending``), stated so that the filter's own index starts at
     that position too: a condition on a link table cannot see the page's bound on the listed table's key, and the
     planner may then read the links from their start.
+
+    ``matching``, when given, selects the tiebreak key of each row the filter alone selects, from a table that names
+    each such row once (a link table: its foreign key names a listed row, and its unique pair names it once per
+    value): the count of a list with no other condition counts those keys and never reads the listed table.
     """
 
     condition: ColumnElement
     value: Callable = unchanged
     past: Callable | None = None
+    matching: Select | None = None
 
 
 def trigram_index(name, column):
@@ -153,6 +158,11 @@ class Collection:
 
     def conditions_of(self, names):
         return [self.conditions[name] for name in names]
+
+    def matching_alone(self, names):
+        """The ``matching`` statement of a shape's only condition, when it is a filter that declares one; else None."""
+        only = self.filters.get(names[0]) if len(names) == 1 else None
+        return only.matching if only is not None else None
 
     def conditions_past(self, names, bound, descending):
         """``conditions_of(names)`` for a page that walks the tiebreak from ``bound`` (see ``Filter.past``)."""

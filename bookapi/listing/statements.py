@@ -98,7 +98,11 @@ def capped_count(matching):
 
 @lru_cache(maxsize=STATEMENT_SHAPES)
 def matching_statement(collection, conditions):
-    """The tiebreak (unique) key of the rows a shape's conditions select: what its counts count."""
+    """The tiebreak (unique) key of the rows a shape's conditions select: what its counts count (for a shape of one
+    filter that declares its ``matching`` keys, those)."""
+    alone = collection.matching_alone(conditions)
+    if alone is not None:
+        return alone
     return select(collection.sort_keys[collection.tiebreak]).where(*collection.conditions_of(conditions))
 
 
