@@ -16,6 +16,8 @@ from bookapi.config import from_environment
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+# gunicorn's sync worker, stopping cleanly when TERM shuts the listener down (see refuse_connections_on_term).
+worker_class = "bookapi.workers.SyncWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # SIGTERM lets in-flight requests finish within this many seconds before workers are stopped.

@@ -10,6 +10,12 @@ import socket
 import threading
 import time
 
+import pytest
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
+
+from bookapi.workers import SyncWorker
 from tests.reliability.harness import Load, TableLock, request, wait_for
 
 BOOKS = ("GET", "/api/v1/books?size=5", None, {})
@@ -107,6 +113,27 @@ def test_term_finishes_the_request_in_progress_and_refuses_new_connections(datab
     assert refused_after < 2
     assert service.process.returncode == 0
     assert "Traceback" not in service.log_text()
+
+
+@pytest.mark.parametrize("worker_class", [SyncWorker, GunicornSyncWorker], ids=["bookapi", "gunicorn"])
+def test_a_worker_whose_listener_was_shut_down_stops_without_a_traceback(worker_class):
+    # The race the TERM above can lose: the master shuts the listener down before a worker's own TERM handler has
+    # run, and that worker goes from its look at ``alive`` to ``accept``.
+    config = Config()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        worker = worker_class(1, os.getpid(), [listener], None, 30, config, Logger(config))
+        listener.shutdown(socket.SHUT_RD)
+        try:
+            if worker_class is GunicornSyncWorker:
+                # gunicorn's own worker crashes here, as the TERM test once saw in its log.
+                with pytest.raises(OSError, match="Invalid argument"):
+                    worker.run_for_one(0.1)
+            else:
+                worker.run_for_one(0.1)
+                assert worker.alive is False
+        finally:
+            worker.tmp.close()
 
 
 def test_worker_killed_is_replaced_losing_at_most_its_own_request(database, serve):
