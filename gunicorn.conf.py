@@ -23,8 +23,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # SIGTERM lets in-flight requests finish within this many seconds before workers are stopped.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
-max_requests = 10_000
-max_requests_jitter = 1_000
+# A worker is replaced after this many requests (0: never), each after up to a tenth more, so that they go one by one.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = max_requests // 10
 # The master imports the app once and workers fork from it, so a worker replaced after max_requests serves at
 # once instead of importing everything again. The app opens no database connection before the fork (a test
 # checks). New code then needs a restart of the master, not a HUP; off for --reload, which can only pick up
