@@ -60,6 +60,9 @@ class Book(db.Model):
         # (migration 0010).
         Index("ix_books_rating_id", text("coalesce(average_rating, 0)"), "id", postgresql_include=["average_rating"]),
         Index("ix_books_review_count_id", "review_count", "id"),
+        # A linked book's rating, looked up by id from this index alone: how a list filtered by a link and a rating
+        # is counted (migration 0011).
+        Index("ix_books_id_rating", "id", postgresql_include=["average_rating"]),
     )
     __mapper_args__ = {"eager_defaults": True}
 
