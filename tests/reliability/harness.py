@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -369,8 +370,9 @@ def p99(outcomes):
 
 
 def database_server_url(database_url, database):
-    """``database_url`` pointing at another database of the same server."""
-    return database_url.rsplit("/", 1)[0] + "/" + database
+    """``database_url`` pointing at another database of the same server. The URL may name a unix socket directory
+    in its query (``?host=/path``), as the embedded PostgreSQL's does, so it is parsed rather than cut at a slash."""
+    return make_url(database_url).set(database=database).render_as_string(hide_password=False)
 
 
 class TableLock:
