@@ -9,6 +9,7 @@ import signal
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from gunicorn.config import Config
@@ -115,25 +116,33 @@ def test_term_finishes_the_request_in_progress_and_refuses_new_connections(datab
     assert "Traceback" not in service.log_text()
 
 
-@pytest.mark.parametrize("worker_class", [SyncWorker, GunicornSyncWorker], ids=["bookapi", "gunicorn"])
-def test_a_worker_whose_listener_was_shut_down_stops_without_a_traceback(worker_class):
-    # The race the TERM above can lose: the master shuts the listener down before a worker's own TERM handler has
-    # run, and that worker goes from its look at ``alive`` to ``accept``.
+@contextmanager
+def worker_on_a_shut_listener(worker_class):
+    """A worker of ``worker_class`` whose listener the master has already shut down: the race the TERM above can
+    lose, when the master's ``stop_listening`` comes before the worker's own TERM handler has run, and the worker goes
+    from its look at ``alive`` to ``accept``."""
     config = Config()
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.setblocking(False)
         worker = worker_class(1, os.getpid(), [listener], None, 30, config, Logger(config))
         listener.shutdown(socket.SHUT_RD)
         try:
-            if worker_class is GunicornSyncWorker:
-                # gunicorn's own worker crashes here, as the TERM test once saw in its log.
-                with pytest.raises(OSError, match="Invalid argument"):
-                    worker.run_for_one(0.1)
-            else:
-                worker.run_for_one(0.1)
-                assert worker.alive is False
+            yield worker
         finally:
             worker.tmp.close()
+
+
+def test_a_worker_whose_listener_was_shut_down_stops_without_a_traceback():
+    with worker_on_a_shut_listener(SyncWorker) as worker:
+        worker.run_for_one(0.1)
+
+    assert worker.alive is False
+
+
+def test_gunicorns_own_worker_crashes_on_a_shut_listener():
+    # What the TERM test once saw in its log, and why gunicorn.conf.py names bookapi's worker.
+    with worker_on_a_shut_listener(GunicornSyncWorker) as worker, pytest.raises(OSError, match="Invalid argument"):
+        worker.run_for_one(0.1)
 
 
 def test_worker_killed_is_replaced_losing_at_most_its_own_request(database, serve):
