@@ -277,6 +277,23 @@ def test_list_filters_by_category_id_and_by_name_ignoring_case(client):
     assert outside.id not in listed(client, "category=SCIENCE FICTION")
 
 
+def test_list_filtered_by_several_links_counts_the_books_in_all_of_them(client):
+    writer, genre, era = author("Writer"), category("Genre"), category("Era")
+    both, also_in_era, writer_only, genre_only = BookFactory(), BookFactory(), BookFactory(), BookFactory()
+    link(both, [writer], [genre])
+    link(also_in_era, [author("Co-writer"), writer], [genre, era])
+    link(writer_only, [writer], [era])
+    link(genre_only, [author("Someone else")], [genre])
+
+    for query, expected in ((f"author_id={writer.id}&category_id={genre.id}", [both.id, also_in_era.id]),
+                            (f"author_id={writer.id}&category=era", [also_in_era.id, writer_only.id]),
+                            (f"category_id={genre.id}&category=ERA", [also_in_era.id]),
+                            (f"author_id={writer.id}&category=nothing", [])):
+        page = client.get(f"{BOOKS}?{query}").get_json()
+
+        assert ([item["id"] for item in page["items"]], page["total"]) == (expected, len(expected)), query
+
+
 def test_list_filters_by_minimum_rating(client):
     good, middling, unrated = BookFactory(), BookFactory(), BookFactory()
     rate(good, 5, 4)

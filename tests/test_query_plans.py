@@ -216,7 +216,7 @@ BOOK_PATHS = [
     "category=no such genre&sort=-created_at", "min_rating=4",
     "min_rating=4.5&sort=-average_rating", "min_rating=3&sort=title", "sort=-average_rating", "sort=average_rating",
     "sort=review_count", "sort=-review_count,title", "author_id=1&min_rating=3", "category_id=1&author_id=1",
-    "search=dragon", "q=dragon&category_id=1",
+    "search=dragon", "q=dragon&category_id=1", "category_id=3&category=anchor AMBER 1",
 ]
 USER_PATHS = [
     "", "page=40&size=25", "sort=email", "sort=-email", "sort=created_at", "sort=-created_at", "sort=-id",
@@ -240,22 +240,6 @@ PATHS = ([("books", path) for path in BOOK_PATHS] + [("users", path) for path in
          + [(name, path) for name in ("favorites", "favorites of a reader") for path in FAVORITE_PATHS])
 FILTERED = [(name, path) for name, path in PATHS
             if LISTS[name][2] or "=" in path and not path.startswith(("sort", "page"))]
-# Shapes whose plans still walk too far, known and not yet mended (see the note on issue 9): strict, so that one
-# that gets mended fails here until it leaves this list.
-MERGED_LINKS = ("The planner merges the author's links with the category's half of all links, walking the latter "
-                "from its start.")
-KNOWN_GAPS = {
-    "count": {
-        "books category_id=1&author_id=1": MERGED_LINKS,
-    },
-}
-
-
-def with_known_gaps(test, paths):
-    """``paths`` as parameters, those of ``test``'s known gaps expected to fail."""
-    gaps = KNOWN_GAPS.get(test, {})
-    return [pytest.param(name, path, marks=pytest.mark.xfail(reason=gaps[f"{name} {path}"], strict=True))
-            if f"{name} {path}" in gaps else (name, path) for name, path in paths]
 
 
 def query_of(name, path):
@@ -280,7 +264,7 @@ def far_apart_rows(rows):
     return [reads.records(*rows.first_rows(1, offset))[0] for offset in offsets]
 
 
-@pytest.mark.parametrize("name, query", with_known_gaps("cursor", PATHS))
+@pytest.mark.parametrize("name, query", PATHS)
 def test_cursor_page_uses_an_index(on_plan_schema, name, query):
     rows, _ = query_of(name, query)
     positions = far_apart_rows(rows)
@@ -293,23 +277,27 @@ def test_cursor_page_uses_an_index(on_plan_schema, name, query):
             assert_indexed(*rows.rows_from(direction, [row[key.label] for key in rows.keys], 20))
 
 
-@pytest.mark.parametrize("name, query", with_known_gaps("count", FILTERED))
+@pytest.mark.parametrize("name, query", FILTERED)
 def test_filtered_count_uses_an_index(on_plan_schema, name, query):
     statement, parameters = query_of(name, query)[0].matching_query()
 
     assert_indexed(statement.limit(1001), parameters)
 
 
-@pytest.mark.parametrize("name, query", with_known_gaps("count", FILTERED))
+@pytest.mark.parametrize("name, query", FILTERED)
 def test_filtered_page_with_its_count_uses_indexes(on_plan_schema, name, query):
     rows, _ = query_of(name, query)
 
     assert_indexed(*rows.first_rows(20, count_cap=1000))
 
 
+# Author 1's books are every 50th, all in category 1 (the even ones); author 777 has five books, two of them even.
 @pytest.mark.parametrize("query, count", [("author_id=1", ROWS // 50), ("category_id=1", ROWS // 2),
-                                          ("category=anchor AMBER 1", ROWS // 2), ("category=no such genre", 0)])
-def test_count_of_one_link_filter_reads_the_links_alone(on_plan_schema, query, count):
+                                          ("category=anchor AMBER 1", ROWS // 2), ("category=no such genre", 0),
+                                          ("category_id=1&author_id=1", ROWS // 50),
+                                          ("author_id=777&category_id=1", 2), ("author_id=777&category_id=2", 0),
+                                          ("author_id=1&category=anchor amber 1", ROWS // 50)])
+def test_count_of_link_filters_reads_the_links_alone(on_plan_schema, query, count):
     rows, _ = query_of("books", query)
     statement, parameters = rows.matching_query()
     read = {node.get("Relation Name") for node in nodes_of(plan_of(statement, parameters)) if is_scan(node)}

@@ -47,12 +47,28 @@ class Filter:
     ``matching``, when given, selects the tiebreak key of each row the filter alone selects, from a table that names
     each such row once (a link table: its foreign key names a listed row, and its unique pair names it once per
     value): the count of a list with no other condition counts those keys and never reads the listed table.
+    ``narrow`` says that each value selects few rows (an author's books, where a category may hold a tenth of the
+    catalogue): a count of several such filters walks a narrow one's keys and looks each up in the others'.
     """
 
     condition: ColumnElement
     value: Callable = unchanged
     past: Callable | None = None
     matching: Select | None = None
+    narrow: bool = False
+
+
+def looked_up(key, matching):
+    """Whether ``matching`` selects ``key``, asked once per key, in the index that bounds ``matching``.
+
+    Its own table is read through a subquery, as it may be the one ``key`` comes from (a book's categories, by id and
+    by name). Without the OFFSET, PostgreSQL turns the EXISTS into a join and, for a prolific author's links and a
+    broad category's, merges the two lists in key order: it walks the category's links from their start until the
+    count's limit is reached, which grows with the catalogue, where looking up each of the author's books does not.
+    (Hence only from a ``narrow`` filter's keys: two broad lists are merged faster than looked up key by key.)
+    """
+    keys = matching.subquery()
+    return select(keys.c[0]).where(keys.c[0] == key).offset(0).exists()
 
 
 def trigram_index(name, column):
@@ -160,9 +176,20 @@ class Collection:
         return [self.conditions[name] for name in names]
 
     def matching_alone(self, names):
-        """The ``matching`` statement of a shape's only condition, when it is a filter that declares one; else None."""
-        only = self.filters.get(names[0]) if len(names) == 1 else None
-        return only.matching if only is not None else None
+        """The keys a shape selects, read from its filters' ``matching`` statements alone, when each of its
+        conditions is a filter that declares one: a lone filter's own; of several, the first ``narrow`` one's, each
+        key looked up in the others' (see ``looked_up``). Else (several broad filters among them) None."""
+        filters = [self.filters.get(name) for name in names]
+        if not filters or any(filter_ is None or filter_.matching is None for filter_ in filters):
+            return None
+        if len(filters) == 1:
+            return filters[0].matching
+        walked = next((filter_ for filter_ in filters if filter_.narrow), None)
+        if walked is None:
+            return None
+        key = walked.matching.selected_columns[0]
+        others = [filter_.matching for filter_ in filters if filter_ is not walked]
+        return walked.matching.where(*(looked_up(key, matching) for matching in others))
 
     def conditions_past(self, names, bound, descending):
         """``conditions_of(names)`` for a page that walks the tiebreak from ``bound`` (see ``Filter.past``)."""
