@@ -61,11 +61,12 @@ class Filter:
 def looked_up(key, matching):
     """Whether ``matching`` selects ``key``, asked once per key, in the index that bounds ``matching``.
 
-    Its own table is read through a subquery, as it may be the one ``key`` comes from (a book's categories, by id and
-    by name). Without the OFFSET, PostgreSQL turns the EXISTS into a join and, for a prolific author's links and a
-    broad category's, merges the two lists in key order: it walks the category's links from their start until the
-    count's limit is reached, which grows with the catalogue, where looking up each of the author's books does not.
-    (Hence only from a ``narrow`` filter's keys: two broad lists are merged faster than looked up key by key.)
+    ``matching`` is read through a subquery, so that its table is not taken for the walked one's where both are the
+    same table (two filters on one link table). Without the OFFSET, PostgreSQL turns the EXISTS into a join and, for
+    a prolific author's links and a broad category's, merges the two lists in key order: it walks the category's
+    links from their start until the count's limit is reached, which grows with the catalogue, where looking up
+    each of the author's books does not. (Hence only from a ``narrow`` filter's keys: two broad lists are merged
+    faster than looked up key by key.)
     """
     keys = matching.subquery()
     return select(keys.c[0]).where(keys.c[0] == key).offset(0).exists()
