@@ -14,6 +14,9 @@ on every machine and every run. Books ``1..N`` get ids ``1..N`` (the table is tr
   are not made: a book's figures are all its reads show of them).
 - Books are linked as the API links them: each to the author its byline names (one author row per distinct byline,
   as migration 0007 makes them), and to one of CATEGORIES categories, every other book to a second one too.
+- One more author, PROLIFIC_AUTHOR, co-wrote PROLIFIC_BOOKS books, evenly spread, whatever N is (second in their
+  links; their bylines name the first author only): an author filter of a prolific author, whose books are
+  thousands rather than fifty.
 - Every RARE_EVERY-th book carries RARE_WORD in its title and its description, and nothing else does: a broad
   full-text search whose matches grow with the catalogue (5 books in 10,000, 500 in 1,000,000).
 """
@@ -25,6 +28,8 @@ RARE_EVERY = 2_000
 SELECTIVE_WORD = "quillon"
 SELECTIVE_MATCHES = 50
 CATEGORIES = 30
+PROLIFIC_AUTHOR = "Prolific Co-Author"
+PROLIFIC_BOOKS = 2_000
 # Multiplying by 3**18 (coprime with 10**9) modulo 10**9 maps row numbers to distinct 9-digit ISBN bodies.
 ISBN_SCRAMBLE = 3**18
 
@@ -137,16 +142,20 @@ WHERE b.id = coalesce(a.book_id, c.book_id)
 # The counting triggers count the links as they are made, one statement each. The triggers that rewrite each linked
 # book's stored references (migration 0009) are off meanwhile: they run a subquery per book, and the second link
 # statement would rewrite every book again. REFER writes them all in one pass instead, as the migration does.
+# Each statement takes the parameters ``prolific`` (PROLIFIC_AUTHOR) and ``prolific_every`` (see prolific_every).
 LINK = [
     "ALTER TABLE book_authors DISABLE TRIGGER book_authors_refer_books_on_insert",
     "ALTER TABLE book_categories DISABLE TRIGGER book_categories_refer_books_on_insert",
     "INSERT INTO authors (name) SELECT author FROM books GROUP BY author ORDER BY author",
     "INSERT INTO book_authors (book_id, author_id, position) "
     "SELECT books.id, authors.id, 0 FROM books JOIN authors ON authors.name = books.author",
+    "WITH prolific AS (INSERT INTO authors (name) VALUES (%(prolific)s) RETURNING id) "
+    "INSERT INTO book_authors (book_id, author_id, position) "
+    "SELECT books.id, prolific.id, 1 FROM books, prolific WHERE books.id %% %(prolific_every)s = 0",
     f"INSERT INTO categories (name) SELECT 'Genre ' || c FROM generate_series(1, {CATEGORIES}) AS c",
-    f"INSERT INTO book_categories (book_id, category_id) SELECT id, 1 + id % {CATEGORIES} FROM books "
-    f"UNION ALL SELECT id, 1 + (id * 7 + 3) % {CATEGORIES} FROM books "
-    f"WHERE id % 2 = 0 AND (id * 7 + 3) % {CATEGORIES} <> id % {CATEGORIES}",
+    f"INSERT INTO book_categories (book_id, category_id) SELECT id, 1 + id %% {CATEGORIES} FROM books "
+    f"UNION ALL SELECT id, 1 + (id * 7 + 3) %% {CATEGORIES} FROM books "
+    f"WHERE id %% 2 = 0 AND (id * 7 + 3) %% {CATEGORIES} <> id %% {CATEGORIES}",
     "ALTER TABLE book_authors ENABLE TRIGGER book_authors_refer_books_on_insert",
     "ALTER TABLE book_categories ENABLE TRIGGER book_categories_refer_books_on_insert",
     # Neither titles nor bylines change: the search's word list (migration 0002) needs no collecting again.
@@ -168,6 +177,11 @@ def book_count(connection):
         return cursor.fetchone()
 
 
+def prolific_every(count):
+    """PROLIFIC_AUTHOR co-wrote every this many books of a catalogue of ``count``."""
+    return max(count // PROLIFIC_BOOKS, 1)
+
+
 def is_filled(connection, count):
     """Whether the books are exactly this module's catalogue of ``count`` (as far as cheap checks can tell)."""
     if book_count(connection) != (count, 1, count):
@@ -178,7 +192,7 @@ def is_filled(connection, count):
         if cursor.fetchone()[0] != min(SELECTIVE_MATCHES, count):
             return False
         cursor.execute("SELECT count(*) FROM book_authors")
-        return cursor.fetchone()[0] == count
+        return cursor.fetchone()[0] == count + count // prolific_every(count)
 
 
 def fill(connection, count):
@@ -208,7 +222,7 @@ def fill(connection, count):
         # Linking rewrites every book's stored authors and categories (migration 0009's triggers): done before
         # the indexes are back, so that those rewrites do not go through them too.
         for statement in LINK:
-            cursor.execute(statement)
+            cursor.execute(statement, {"prolific": PROLIFIC_AUTHOR, "prolific_every": prolific_every(count)})
         for _, definition in indexes:
             cursor.execute(definition)
     connection.commit()

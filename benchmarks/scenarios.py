@@ -69,6 +69,15 @@ def first_linked(base_url, kind):
     return linked[0]["id"]
 
 
+def most_prolific_author(base_url):
+    """The id of the author with the most books: the dataset's PROLIFIC_AUTHOR."""
+    status, body = http_get(base_url + "/api/v1/authors?sort=-book_count&size=1")
+    items = (body or {}).get("items") if status == 200 else None
+    if not items or items[0]["name"] != dataset.PROLIFIC_AUTHOR:
+        raise NotAvailable(f"no author named {dataset.PROLIFIC_AUTHOR!r} has the most books (load the catalogue again)")
+    return items[0]["id"]
+
+
 def filtered_page(make_path, describe):
     """A probe for a filtered first page; ``make_path(base_url)`` gives its path."""
 
@@ -95,6 +104,9 @@ def second_page(first_probe):
 
 AUTHOR_ID_PAGE = filtered_page(
     lambda base_url: f"/api/v1/books?size=20&author_id={first_linked(base_url, 'authors')}", "book 1's author")
+PROLIFIC_AUTHOR_PAGE = filtered_page(
+    lambda base_url: f"/api/v1/books?size=20&author_id={most_prolific_author(base_url)}",
+    f"the author of {dataset.PROLIFIC_BOOKS:,} books")
 CATEGORY_ID_PAGE = filtered_page(
     lambda base_url: f"/api/v1/books?size=20&category_id={first_linked(base_url, 'categories')}",
     f"book 1's category, one of {dataset.CATEGORIES}")
@@ -142,6 +154,8 @@ SCENARIOS = (
     Scenario("author filter page", "service", "page", probe=author_page),
     Scenario("author_id page", "service", "page", probe=AUTHOR_ID_PAGE),
     Scenario("author_id cursor page", "service", "page", probe=second_page(AUTHOR_ID_PAGE)),
+    Scenario("prolific author_id page", "service", "page", probe=PROLIFIC_AUTHOR_PAGE),
+    Scenario("prolific author_id cursor page", "service", "page", probe=second_page(PROLIFIC_AUTHOR_PAGE)),
     Scenario("category_id page", "service", "page", probe=CATEGORY_ID_PAGE),
     Scenario("category_id cursor page", "service", "page", probe=second_page(CATEGORY_ID_PAGE)),
     Scenario("min_rating page", "service", "page", probe=MIN_RATING_PAGE),
