@@ -29,7 +29,7 @@ class Run:
     figures: dict | None = None
     note: str = ""
     scales: bool = True
-    # Scenarios that a throughput ratio is taken of run several rounds (BENCH_ROUNDS); the others, one.
+    # ROUNDED_SCENARIOS run several rounds (BENCH_ROUNDS); the others, one.
     round: int = 1
 
     @property

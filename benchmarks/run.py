@@ -25,7 +25,7 @@ from tests.served import OtlpCollector
 from . import ceiling, dataset
 from .processes import BenchmarkError, Load, Server, free_port, http_get, pids_cpu_seconds
 from .results import Run, render, runs_table, targets, targets_table
-from .scenarios import CONSOLE_LOGS, RATIO_SCENARIOS, SCENARIOS, TRACED, UNMETERED, NotAvailable
+from .scenarios import CONSOLE_LOGS, ROUNDED_SCENARIOS, SCENARIOS, TRACED, UNMETERED, NotAvailable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -207,9 +207,9 @@ def settled(servers, within=60, idle_share=0.05):
 def measure(catalogues, workers, load, wrk_log, rounds):
     """Every scenario, with the runs a ratio compares (service and ceiling, small and large) back to back, so that
     the machine's other work drifts as little as possible between them. Every other scenario (and round) runs them
-    in reverse order, so that going first or last does not always favour the same side. The scenarios with a
-    throughput target (RATIO_SCENARIOS) run ``rounds`` times: on a shared machine one pair of runs can land on a
-    busy moment of one side, and the targets are held to the median of the rounds' ratios."""
+    in reverse order, so that going first or last does not always favour the same side. ROUNDED_SCENARIOS run
+    ``rounds`` times: on a shared machine one pair of runs can land on a busy moment of one side, and the targets
+    are held to the median of the rounds' ratios."""
     runs, notes = [], []
     with ExitStack() as stack:
         # Where the traced service sends its spans: what a traced service pays is its own work (sampling, spans,
@@ -228,7 +228,7 @@ def measure(catalogues, workers, load, wrk_log, rounds):
         turn = 0
         for name in dict.fromkeys(scenario.name for scenario in SCENARIOS):
             pairs = [(d, s) for d in deployments for s in SCENARIOS if s.name == name and s.app in d.servers]
-            for round_number in range(1, (rounds if name in RATIO_SCENARIOS else 1) + 1):
+            for round_number in range(1, (rounds if name in ROUNDED_SCENARIOS else 1) + 1):
                 order = range(len(pairs)) if turn % 2 == 0 else reversed(range(len(pairs)))
                 measured = {i: pairs[i][0].measure(pairs[i][1], load, wrk_log, round_number) for i in order}
                 runs += [measured[i] for i in range(len(pairs))]
